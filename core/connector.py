@@ -1,0 +1,134 @@
+"""Base classes plugin authors subclass: ``Connector`` and ``Stream``.
+
+A connector never touches the database. Its streams yield raw dicts (and, optionally, ``Checkpoint`` and
+``Tombstone`` markers); the engine maps, validates, stores and commits cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "CAPABILITIES",
+    "Checkpoint",
+    "Connector",
+    "ConnectorContext",
+    "EmptySettings",
+    "Stream",
+    "Tombstone",
+]
+
+#: optional methods a connector may define; their presence declares the capability
+CAPABILITIES = ("push_inventory", "send_message", "create_order")
+
+
+class EmptySettings(BaseModel):
+    """Settings of a connector that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Yielded by a stream: everything yielded before it is covered by ``state``.
+
+    The engine saves ``state`` as the stream's cursor in the same transaction as the batch holding the
+    records before it, and hands it back to ``Stream.read`` on the next run.
+    """
+
+    state: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """Yielded by a stream: the source deleted the record with this external id."""
+
+    external_id: str
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What core hands a connector instance: where it lives and the merchant's locale."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    timezone: str = "UTC"
+    default_region: str | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("storesync.connector"))
+
+    def resolve(self, path: str | Path) -> Path:
+        """Resolve ``path`` relative to the configuration file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+class Stream:
+    """One readable collection of a connector, mapped to one canonical target.
+
+    Subclass and override ``read``, or pass ``reader``. ``cursor_field`` names the raw field the engine
+    tracks for incremental reads (``>=`` plus primary-key de-duplication); a stream that manages its own
+    position yields ``Checkpoint`` objects instead and leaves ``cursor_field`` unset.
+    """
+
+    def __init__(self, name: str, target: str, *, primary_key: str = "id", cursor_field: str | None = None,
+                 reader: Callable[[Any], Iterator[Any]] | None = None) -> None:
+        self.name = name
+        self.target = target
+        self.primary_key = primary_key
+        self.cursor_field = cursor_field
+        self._reader = reader
+
+    def read(self, cursor: Any | None) -> Iterator[dict[str, Any] | Checkpoint | Tombstone]:
+        """Yield raw records changed at or after ``cursor`` (``None``: everything)."""
+        if self._reader is None:
+            raise NotImplementedError(f"stream {self.name!r} defines no reader")
+        return self._reader(cursor)
+
+    def __repr__(self) -> str:
+        return f"Stream({self.name!r} -> {self.target!r})"
+
+
+class Connector:
+    """A connector type. Subclass it, set ``name`` and ``Settings``, implement ``streams`` and ``check``.
+
+    Optional capabilities are declared by defining methods: ``push_inventory(levels)``,
+    ``send_message(message)``, ``create_order(order)``.
+    """
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]] = EmptySettings
+    #: mapping file in ``storesync/mappings`` used when an instance names none
+    default_mapping: ClassVar[str | None] = None
+
+    def __init__(self, instance_id: str, settings: BaseModel, context: ConnectorContext) -> None:
+        self.id = instance_id
+        self.settings = settings
+        self.context = context
+
+    def streams(self) -> list[Stream]:
+        """Return every stream this connector can read."""
+        raise NotImplementedError
+
+    def check(self) -> str:
+        """Verify connectivity and credentials; return a one-line description or raise ``SyncError``."""
+        raise NotImplementedError
+
+    @classmethod
+    def capabilities(cls) -> list[str]:
+        """Names of the optional capabilities this connector type implements."""
+        return [c for c in CAPABILITIES if callable(getattr(cls, c, None))]
+
+    def stream(self, name: str) -> Stream:
+        """Return the stream called ``name`` or raise ``ConfigError`` listing the known ones."""
+        from .errors import ConfigError, did_you_mean, known
+
+        by_name = {s.name: s for s in self.streams()}
+        if name not in by_name:
+            raise ConfigError(f"connector {self.id!r} has no stream {name!r}"
+                              f"{did_you_mean(name, by_name)};{known(by_name)}")
+        return by_name[name]
