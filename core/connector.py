@@ -20,6 +20,7 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "EmptySettings",
+    "Invalid",
     "Stream",
     "Tombstone",
 ]
@@ -52,6 +53,18 @@ class Tombstone:
     external_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """Yielded by a stream: a source record that could not even be read (bad JSON, bad encoding).
+
+    The engine quarantines ``payload`` with ``reason``; the run goes on.
+    """
+
+    payload: Any
+    reason: str
+    external_id: str | None = None
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     """What core hands a connector instance: where it lives and the merchant's locale."""
@@ -72,10 +85,11 @@ class Stream:
 
     Subclass and override ``read``, or pass ``reader``. ``cursor_field`` names the raw field the engine
     tracks for incremental reads (``>=`` plus primary-key de-duplication); a stream that manages its own
-    position yields ``Checkpoint`` objects instead and leaves ``cursor_field`` unset.
+    position yields ``Checkpoint`` objects instead and leaves ``cursor_field`` unset. ``target`` may be
+    left ``None`` when the mapping decides it (the ``files`` connector).
     """
 
-    def __init__(self, name: str, target: str, *, primary_key: str = "id", cursor_field: str | None = None,
+    def __init__(self, name: str, target: str | None = None, *, primary_key: str = "id", cursor_field: str | None = None,
                  reader: Callable[[Any], Iterator[Any]] | None = None) -> None:
         self.name = name
         self.target = target
@@ -83,7 +97,7 @@ class Stream:
         self.cursor_field = cursor_field
         self._reader = reader
 
-    def read(self, cursor: Any | None) -> Iterator[dict[str, Any] | Checkpoint | Tombstone]:
+    def read(self, cursor: Any | None) -> Iterator[dict[str, Any] | Checkpoint | Tombstone | Invalid]:
         """Yield raw records changed at or after ``cursor`` (``None``: everything)."""
         if self._reader is None:
             raise NotImplementedError(f"stream {self.name!r} defines no reader")
