@@ -81,7 +81,7 @@ class ConfigIssue:
         self.file, self.key, self.message = file, key, message
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.message}" if self.key else f"{self.file}: {self.message}"
+        return ": ".join(part for part in (self.file, self.key, self.message) if part)
 
     def __repr__(self) -> str:
         return f"ConfigIssue({str(self)!r})"
@@ -94,7 +94,7 @@ class ConfigError(StoresyncError):
 
     def __init__(self, issues: list[ConfigIssue] | str, *, hint: str | None = None, **context: Any) -> None:
         if isinstance(issues, str):
-            issues = [ConfigIssue(context.get("file", "plugins.toml"), context.get("key", ""), issues)]
+            issues = [ConfigIssue(context.get("file", ""), context.get("key", ""), issues)]
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues), hint=hint, **context)
 
