@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import inspect
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -20,11 +22,13 @@ from . import hookspecs
 from .config import Config, pydantic_issues
 from .connector import Connector, ConnectorContext
 from .errors import ConfigError, ConfigIssue, PluginError, did_you_mean, known
-from .transforms import TransformRegistry, builtin_transforms
+from .mapping import MappingFile, load_mapping
+from .transforms import TransformContext, TransformRegistry, builtin_transforms
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginHost", "PluginInfo", "build_plugin_host"]
 
 ENTRY_POINT_GROUP = "storesync"
+MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -48,6 +52,8 @@ class PluginHost:
         self.infos = infos
         self.connector_types: dict[str, type[Connector]] = {}
         self._owner: dict[str, str] = {}
+        self._mappings: dict[str, MappingFile] = {}
+        self._transforms: TransformRegistry | None = None
         self._collect_connectors()
 
     # -- connector types --------------------------------------------------------------------------------
@@ -93,6 +99,33 @@ class PluginHost:
             source = f"plugin '{info.name}' ({info.distribution})"
             impl.function(register=lambda name, factory, _s=source: registry.register(name, factory, source=_s))
         return registry
+
+    def mapping(self, instance_id: str) -> MappingFile:
+        """The compiled mapping of a connector instance: its ``mapping`` key, else its type's default."""
+        if instance_id not in self._mappings:
+            path, key = self.mapping_path(instance_id)
+            if not path.is_file():
+                raise ConfigError([ConfigIssue(self.config.file_label, key, f"mapping file {path} does not exist")])
+            st = self.config.storesync
+            ctx = TransformContext(timezone=st.timezone, default_region=st.default_region)
+            if self._transforms is None:
+                self._transforms = self.transform_registry()
+            self._mappings[instance_id] = load_mapping(path, registry=self._transforms, ctx=ctx)
+        return self._mappings[instance_id]
+
+    def mapping_path(self, instance_id: str) -> tuple[Path, str]:
+        """Where the mapping of ``instance_id`` lives, and the config key that decided it."""
+        section = self.config.connectors[instance_id]
+        key = f"connectors.{instance_id}.mapping"
+        if section.mapping:
+            return self.config.base_dir / section.mapping, key
+        cls = self.connector_class(section.type, key=f"connectors.{instance_id}.type")
+        if not cls.default_mapping:
+            raise ConfigError([ConfigIssue(self.config.file_label, key,
+                                           f"connector type '{section.type}' ships no default mapping; "
+                                           "set `mapping` to a TOML mapping file")])
+        beside = Path(inspect.getfile(cls)).parent / cls.default_mapping
+        return (beside if beside.is_file() else MAPPINGS_DIR / cls.default_mapping), key
 
     def owner(self, type_name: str) -> PluginInfo:
         return self.infos[self._owner[type_name]]
@@ -145,7 +178,7 @@ def build_plugin_host(config: Config | None = None) -> PluginHost:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin '{exc.plugin_name}' implements a hook storesync does not define: {exc}",
+        raise PluginError(f"a plugin implements a hook storesync does not define: {exc}",
                           hint="hooks are named storesync_*; see storesync/core/hookspecs.py") from None
     return PluginHost(pm, infos, config)
 

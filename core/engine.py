@@ -1,0 +1,259 @@
+"""The sync loop: read -> map -> validate -> upsert, with the cursor committed in the batch's transaction.
+
+At-least-once reads, exactly-once effect in the store: a crash (even kill -9) resumes from the last
+committed batch, and re-reading is harmless because upserts are idempotent. A record that fails mapping or
+validation is quarantined with its raw payload and the reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .connector import Checkpoint, Connector, Invalid, Stream, Tombstone
+from .cursor import CursorTracker
+from .errors import ConfigError, LockedError, RecordMappingError, StoresyncError
+from .lock import connector_lock
+from .mapping import StreamMapping
+from .plugins import PluginHost
+from .report import RunReport, StreamReport
+from .store import Store
+from .tables import json_text
+from .writer import Item, QuarantineEntry
+
+__all__ = ["ProgressFn", "SyncEngine"]
+
+#: called after every batch with (connector_id, stream, records read so far)
+ProgressFn = Callable[[str, str, int], None]
+
+
+@dataclass
+class _Batch:
+    items: list[Item] = field(default_factory=list)
+    quarantine: list[QuarantineEntry] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)
+    state: Any = None
+    has_state: bool = False
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.quarantine) + len(self.tombstones)
+
+
+def raw_text(obj: Any) -> str:
+    """A raw payload as JSON text for storage (anything unserialisable is stringified)."""
+    if isinstance(obj, bytes):
+        obj = obj.decode("utf-8", errors="backslashreplace")
+    try:
+        return orjson.dumps(obj, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json_text(repr(obj))
+
+
+def quarantine_entry(raw: Any, reason: str, *, key: str | None = None, field: str | None = None) -> QuarantineEntry:
+    text = raw_text(raw)
+    record_key = key if key else "sha1:" + hashlib.sha1(text.encode()).hexdigest()
+    return QuarantineEntry(record_key=record_key, external_id=key, field=field, reason=reason, raw=text)
+
+
+class SyncEngine:
+    """Runs syncs of configured connector instances against one store."""
+
+    def __init__(self, host: PluginHost, store: Store, *, progress: ProgressFn | None = None) -> None:
+        self.host = host
+        self.store = store
+        self.progress = progress
+        self.batch_size = host.config.storesync.batch_size
+        self._veto_hook = bool(host.pm.hook.storesync_record_mapped.get_hookimpls())
+
+    # -- public entry points ----------------------------------------------------------------------------
+
+    def sync(self, connector_ids: Iterable[str] | None = None, *, streams: list[str] | None = None,
+             full_refresh: bool = False, dry_run: bool = False, remap: bool = False) -> list[RunReport]:
+        """Sync each connector instance (default: every enabled one); one report per instance."""
+        ids = list(connector_ids or self.host.enabled_connectors())
+        connectors = [self.host.connector(cid) for cid in ids]  # config errors surface before any work
+        reports = []
+        for connector in connectors:
+            report = self._run(connector, streams, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
+            self.host.hook.storesync_sync_finished(run=report)
+            reports.append(report)
+        return reports
+
+    def retry_quarantine(self, connector_id: str, stream: str | None = None) -> RunReport:
+        """Replay quarantined records of ``connector_id`` through the current mapping."""
+        mapping = self.host.mapping(connector_id)
+        report = RunReport(connector_id=connector_id)
+        with connector_lock(self.store, connector_id):
+            entries = self.store.quarantined(connector_id, stream)
+            for name in sorted({e["stream"] for e in entries}):
+                smap = mapping.stream(name)
+                rep = StreamReport(stream=name, target=smap.target)
+                report.streams.append(rep)
+                named = [e for e in entries if e["stream"] == name]
+                for start in range(0, len(named), self.batch_size):
+                    self._retry_chunk(connector_id, name, smap, named[start:start + self.batch_size], rep)
+        report.finish()
+        return report
+
+    def _retry_chunk(self, connector_id: str, name: str, smap: StreamMapping, entries: list[dict[str, Any]],
+                     rep: StreamReport) -> None:
+        items, fixed, still = [], [], []
+        for entry in entries:
+            rep.read += 1
+            try:
+                model = smap.to_model(entry["raw"])
+            except RecordMappingError as exc:
+                still.append(quarantine_entry(entry["raw"], str(exc), key=entry["record_key"], field=exc.field))
+                continue
+            items.append(Item(model.external_id, model, raw_text(entry["raw"])))
+            fixed.append(entry["record_key"])
+        rep.quarantined += len(still)
+        with self.store.write() as w:
+            counts = w.upsert(connector_id, name, smap.target, items)
+            rep.inserted, rep.updated = rep.inserted + counts.inserted, rep.updated + counts.updated
+            rep.unchanged += counts.unchanged
+            w.clear_quarantine(connector_id, name, fixed)
+            w.quarantine(connector_id, name, still, None)
+
+    # -- one connector ----------------------------------------------------------------------------------
+
+    def _run(self, connector: Connector, only: list[str] | None, *, full_refresh: bool, dry_run: bool,
+             remap: bool) -> RunReport:
+        report = RunReport(connector_id=connector.id)
+        try:
+            with connector_lock(self.store, connector.id):
+                report.run_id = None if dry_run else self.store.start_run(connector.id)
+                try:
+                    self._run_streams(connector, only, report, full_refresh, dry_run, remap)
+                except StoresyncError as exc:
+                    report.error, report.exception = str(exc), exc
+                except Exception as exc:  # a connector bug must still end the run cleanly and be logged
+                    report.error, report.exception = f"{type(exc).__name__}: {exc}", exc
+                report.status = "dry-run" if dry_run else report.status
+                report.finish()
+                if report.run_id is not None:
+                    self.store.finish_run(report.run_id, report.status, report.counts(), report.error)
+        except LockedError as exc:
+            report.status, report.error, report.exception = "locked", str(exc), exc
+        return report
+
+    def _run_streams(self, connector: Connector, only: list[str] | None, report: RunReport,
+                     full_refresh: bool, dry_run: bool, remap: bool) -> None:
+        mapping = self.host.mapping(connector.id)
+        section = self.host.config.connectors[connector.id]
+        names = only or section.streams or [s.name for s in connector.streams() if s.name in mapping.streams]
+        selected = [connector.stream(n) for n in names]
+        if full_refresh and not dry_run:
+            self.store.reset_cursors(connector.id, [s.name for s in selected])
+        for stream in selected:
+            rep = StreamReport(stream=stream.name)
+            report.streams.append(rep)
+            start = time.perf_counter()
+            try:
+                smap = mapping.stream(stream.name)
+                rep.target = smap.target
+                if remap:
+                    self._remap(connector, stream.name, smap, rep, report.run_id, dry_run)
+                else:
+                    self._sync_stream(connector, stream, smap, rep, report.run_id, dry_run)
+            except ConfigError:
+                raise
+            except StoresyncError as exc:
+                rep.error, report.exception = str(exc), exc
+            except Exception as exc:
+                rep.error, report.exception = f"{type(exc).__name__}: {exc}", exc
+            rep.seconds = round(time.perf_counter() - start, 3)
+
+    def _sync_stream(self, connector: Connector, stream: Stream, smap: StreamMapping, rep: StreamReport,
+                     run_id: int | None, dry_run: bool) -> None:
+        saved = self.store.get_cursor(connector.id, stream.name)
+        tracker = CursorTracker(stream.cursor_field, stream.primary_key, saved) if stream.cursor_field else None
+        records = stream.read(tracker.start if tracker else saved)
+        had_quarantine = bool(self.store.quarantined(connector.id, stream.name, limit=1))
+        self._consume(connector, stream.name, smap, records, rep, run_id, tracker=tracker, dry_run=dry_run,
+                      clear_quarantine=had_quarantine)
+
+    def _remap(self, connector: Connector, name: str, smap: StreamMapping, rep: StreamReport,
+               run_id: int | None, dry_run: bool) -> None:
+        def stored() -> Iterator[Any]:
+            for batch in self.store.stored_raw(smap.target, connector.id, name, self.batch_size):
+                yield from batch
+        self._consume(connector, name, smap, stored(), rep, run_id, tracker=None, dry_run=dry_run,
+                      clear_quarantine=False, save_cursor=False)
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def _consume(self, connector: Connector, name: str, smap: StreamMapping, records: Iterable[Any],
+                 rep: StreamReport, run_id: int | None, *, tracker: CursorTracker | None, dry_run: bool,
+                 clear_quarantine: bool, save_cursor: bool = True) -> None:
+        batch = _Batch()
+        size = self.batch_size
+        to_model = smap.to_model
+        for obj in records:
+            if type(obj) is dict:
+                rep.read += 1
+                if tracker is not None and tracker.already_stored(obj):
+                    rep.unchanged += 1
+                    continue
+                try:
+                    model = to_model(obj)
+                except RecordMappingError as exc:
+                    batch.quarantine.append(quarantine_entry(obj, str(exc), key=exc.record_key, field=exc.field))
+                    continue
+                if self._veto_hook and self._vetoed(connector, name, model):
+                    rep.vetoed += 1
+                    continue
+                batch.items.append(Item(model.external_id, model, orjson.dumps(obj, default=str).decode()))
+                if tracker is not None:
+                    tracker.observe(obj)
+            elif isinstance(obj, Checkpoint):
+                batch.state, batch.has_state = obj.state, True
+            elif isinstance(obj, Tombstone):
+                batch.tombstones.append(str(obj.external_id))
+            elif isinstance(obj, Invalid):
+                rep.read += 1
+                batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=obj.external_id))
+            else:
+                rep.read += 1
+                batch.quarantine.append(quarantine_entry(obj, f"stream yielded {type(obj).__name__}, not a dict"))
+            if len(batch) >= size:
+                self._flush(connector.id, name, smap.target, batch, rep, run_id, tracker, dry_run,
+                            clear_quarantine, save_cursor, final=False)
+                batch = _Batch()
+        self._flush(connector.id, name, smap.target, batch, rep, run_id, tracker, dry_run, clear_quarantine,
+                    save_cursor, final=True)
+
+    def _vetoed(self, connector: Connector, name: str, model: Any) -> bool:
+        results = self.host.hook.storesync_record_mapped(connector=connector, stream=name, record=model)
+        return any(r is False for r in results)
+
+    def _flush(self, connector_id: str, name: str, target: str, batch: _Batch, rep: StreamReport,
+               run_id: int | None, tracker: CursorTracker | None, dry_run: bool, clear_quarantine: bool,
+               save_cursor: bool, *, final: bool) -> None:
+        state, has_state = batch.state, batch.has_state
+        if tracker is not None:
+            state = tracker.state(final=final)
+            has_state = state is not None
+        if not (len(batch) or has_state):
+            return
+        rep.quarantined += len(batch.quarantine)
+        with self.store.write() as w:
+            counts = w.upsert(connector_id, name, target, batch.items, dry_run=dry_run)
+            rep.inserted += counts.inserted
+            rep.updated += counts.updated
+            rep.unchanged += counts.unchanged
+            if dry_run:
+                return
+            rep.deleted += w.tombstone(connector_id, name, target, batch.tombstones)
+            w.quarantine(connector_id, name, batch.quarantine, run_id)
+            if clear_quarantine and batch.items:
+                w.clear_quarantine(connector_id, name, [i.external_id for i in batch.items])
+            if save_cursor and has_state:
+                w.save_cursor(connector_id, name, state)
+        if self.progress:
+            self.progress(connector_id, name, rep.read)
