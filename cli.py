@@ -22,7 +22,7 @@ from . import __version__
 from .core import operations as ops
 from .core.errors import StoresyncError
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 

@@ -7,6 +7,7 @@ validation is quarantined with its raw payload and the reason; the run goes on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -192,49 +193,57 @@ class SyncEngine:
                  rep: StreamReport, run_id: int | None, *, tracker: CursorTracker | None, dry_run: bool,
                  clear_quarantine: bool, save_cursor: bool = True) -> None:
         batch = _Batch()
-        size = self.batch_size
-        to_model = smap.to_model
-        for obj in records:
-            if type(obj) is dict:
-                rep.read += 1
-                if tracker is not None and tracker.already_stored(obj):
-                    rep.unchanged += 1
-                    continue
-                try:
-                    model = to_model(obj)
-                except RecordMappingError as exc:
-                    batch.quarantine.append(quarantine_entry(obj, str(exc), key=exc.record_key, field=exc.field))
-                    continue
-                if self._veto_hook and self._vetoed(connector, name, model):
-                    rep.vetoed += 1
-                    continue
-                batch.items.append(Item(model.external_id, model, orjson.dumps(obj, default=str).decode()))
-                if tracker is not None:
-                    tracker.observe(obj)
-            elif isinstance(obj, Checkpoint):
-                batch.state, batch.has_state = obj.state, True
-            elif isinstance(obj, Tombstone):
-                batch.tombstones.append(str(obj.external_id))
-            elif isinstance(obj, Invalid):
-                rep.read += 1
-                batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=obj.external_id))
-            else:
-                rep.read += 1
-                batch.quarantine.append(quarantine_entry(obj, f"stream yielded {type(obj).__name__}, not a dict"))
-            if len(batch) >= size:
-                self._flush(connector.id, name, smap.target, batch, rep, run_id, tracker, dry_run,
-                            clear_quarantine, save_cursor, final=False)
-                batch = _Batch()
-        self._flush(connector.id, name, smap.target, batch, rep, run_id, tracker, dry_run, clear_quarantine,
-                    save_cursor, final=True)
+        flush = functools.partial(self._flush, connector.id, name, smap.target, rep=rep, run_id=run_id,
+                                  tracker=tracker, dry_run=dry_run, clear_quarantine=clear_quarantine,
+                                  save_cursor=save_cursor)
+        try:
+            for obj in records:
+                self._take(connector, name, smap, obj, batch, rep, tracker)
+                if len(batch) >= self.batch_size:
+                    flush(batch, final=False)
+                    batch = _Batch()
+        except Exception:
+            flush(batch, final=False)  # what was read before the failure still lands
+            raise
+        flush(batch, final=True)
+
+    def _take(self, connector: Connector, name: str, smap: StreamMapping, obj: Any, batch: _Batch,
+              rep: StreamReport, tracker: CursorTracker | None) -> None:
+        """Map and validate one yielded object into the batch (or its quarantine)."""
+        if type(obj) is dict:
+            rep.read += 1
+            if tracker is not None and tracker.already_stored(obj):
+                rep.unchanged += 1
+                return
+            try:
+                model = smap.to_model(obj)
+            except RecordMappingError as exc:
+                batch.quarantine.append(quarantine_entry(obj, str(exc), key=exc.record_key, field=exc.field))
+                return
+            if self._veto_hook and self._vetoed(connector, name, model):
+                rep.vetoed += 1
+                return
+            batch.items.append(Item(model.external_id, model, orjson.dumps(obj, default=str).decode()))
+            if tracker is not None:
+                tracker.observe(obj)
+        elif isinstance(obj, Checkpoint):
+            batch.state, batch.has_state = obj.state, True
+        elif isinstance(obj, Tombstone):
+            batch.tombstones.append(str(obj.external_id))
+        elif isinstance(obj, Invalid):
+            rep.read += 1
+            batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=obj.external_id))
+        else:
+            rep.read += 1
+            batch.quarantine.append(quarantine_entry(obj, f"stream yielded {type(obj).__name__}, not a dict"))
 
     def _vetoed(self, connector: Connector, name: str, model: Any) -> bool:
         results = self.host.hook.storesync_record_mapped(connector=connector, stream=name, record=model)
         return any(r is False for r in results)
 
-    def _flush(self, connector_id: str, name: str, target: str, batch: _Batch, rep: StreamReport,
+    def _flush(self, connector_id: str, name: str, target: str, batch: _Batch, *, rep: StreamReport,
                run_id: int | None, tracker: CursorTracker | None, dry_run: bool, clear_quarantine: bool,
-               save_cursor: bool, *, final: bool) -> None:
+               save_cursor: bool, final: bool) -> None:
         state, has_state = batch.state, batch.has_state
         if tracker is not None:
             state = tracker.state(final=final)
