@@ -251,13 +251,11 @@ class SyncEngine:
         if not (len(batch) or has_state):
             return
         rep.quarantined += len(batch.quarantine)
-        with self.store.write() as w:
-            counts = w.upsert(connector_id, name, target, batch.items, dry_run=dry_run)
+        with self.store.write(rollback=dry_run) as w:
+            counts = w.upsert(connector_id, name, target, batch.items)
             rep.inserted += counts.inserted
             rep.updated += counts.updated
             rep.unchanged += counts.unchanged
-            if dry_run:
-                return
             rep.deleted += w.tombstone(connector_id, name, target, batch.tombstones)
             w.quarantine(connector_id, name, batch.quarantine, run_id)
             if clear_quarantine and batch.items:

@@ -83,10 +83,22 @@ class Store:
     # -- transactions -----------------------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[BatchWriter]:
-        """One write transaction: everything done through the writer commits together or not at all."""
-        with self.engine.begin() as conn:
-            yield BatchWriter(conn, self.dialect)
+    def write(self, *, rollback: bool = False) -> Iterator[BatchWriter]:
+        """One write transaction: everything done through the writer commits together or not at all.
+
+        With ``rollback=True`` the work is done and then undone (dry runs get exact counts this way).
+        """
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                yield BatchWriter(conn, self.dialect)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if rollback:
+                transaction.rollback()
+            else:
+                transaction.commit()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import orjson
+
 from .models import Canonical
 from .tables import CHILD_TABLES, ENTITY_TABLES, json_text, table_columns, to_utc_text
 
@@ -31,6 +33,12 @@ class Item(NamedTuple):
     external_id: str
     model: Canonical
     raw: str | None
+
+
+class _Prepared(NamedTuple):
+    item: Item
+    row: list[Any]  # binding columns then data columns, in table write order
+    kids: list[list[Any]] | None
 
 
 class QuarantineEntry(NamedTuple):
@@ -53,34 +61,34 @@ class Counts:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-def _identity(v: Any) -> Any:
-    return v
-
-
-def _converter(dialect: str, sample_type: Any) -> Callable[[Any], Any]:
-    """Python value -> DB-API parameter for one column type."""
-    name = type(sample_type).__name__
+def _expression(dialect: str, column_type: Any, var: str) -> str:
+    """Python expression converting ``var`` to a DB-API parameter for one column type."""
+    name = type(column_type).__name__
     if name == "JsonType":
-        return lambda v: None if v is None else json_text(v)
-    if dialect == "sqlite":
-        if name == "DecimalType":
-            return lambda v: None if v is None else str(v)
-        if name == "UtcDateTime":
-            return to_utc_text
-    if name == "String" and getattr(sample_type, "length", None) == 10:  # dates
-        return lambda v: v.isoformat() if isinstance(v, date) else v
-    return _identity
+        return f"(None if {var} is None else _json({var}))"
+    if dialect == "sqlite" and name == "DecimalType":
+        return f"(None if {var} is None else str({var}))"
+    if dialect == "sqlite" and name == "UtcDateTime":
+        return f"(None if {var} is None else {var}.astimezone(_UTC).isoformat())"
+    if name == "String" and getattr(column_type, "length", None) == 10:  # dates
+        return f"(None if {var} is None else {var}.isoformat())"
+    return var
 
 
 @lru_cache(maxsize=None)
-def _plan(table_name: str, dialect: str) -> tuple[list[str], list[tuple[str, Callable[[Any], Any]]]]:
-    """Columns of a table in write order and, for the model fields, their converters."""
+def _plan(table_name: str, dialect: str) -> tuple[list[str], Callable[[Any], list[Any]]]:
+    """Columns of a table in write order, and a compiled function model -> parameters of its data columns."""
     table = _table(table_name)
     cols = table_columns(table)
     skip = ("order_id", "position") if table_name == "order_line" else _BINDING
     data_cols = [c for c in cols if c not in skip]
-    convs = [(c, _converter(dialect, table.c[c].type)) for c in data_cols]
-    return cols, convs
+    lines = ["def build(obj):", "    d = obj.__dict__"]
+    lines += [f"    v{i} = d[{c!r}]" for i, c in enumerate(data_cols)]
+    exprs = [_expression(dialect, table.c[c].type, f"v{i}") for i, c in enumerate(data_cols)]
+    lines.append(f"    return [{', '.join(exprs)}]")
+    namespace: dict[str, Any] = {"_json": json_text, "_UTC": UTC}
+    exec(compile("\n".join(lines), f"<row builder {table_name}>", "exec"), namespace)  # column names only
+    return cols, namespace["build"]
 
 
 def _table(name: str) -> Any:
@@ -88,11 +96,6 @@ def _table(name: str) -> Any:
         if t.name == name:
             return t
     return next(t for _f, t, _p in CHILD_TABLES.values() if t.name == name)
-
-
-def _values(obj: Any, convs: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
-    d = obj.__dict__
-    return [conv(d[name]) for name, conv in convs]
 
 
 class BatchWriter:
@@ -108,85 +111,104 @@ class BatchWriter:
 
     # -- entity upsert ----------------------------------------------------------------------------------
 
-    def upsert(self, connector_id: str, stream: str, target: str, items: Sequence[Item], *,
-               dry_run: bool = False) -> Counts:
+    def upsert(self, connector_id: str, stream: str, target: str, items: Sequence[Item]) -> Counts:
         """Insert new, update changed and skip unchanged records of one stream; return the counts."""
         table = ENTITY_TABLES[target]
-        cols, convs = _plan(table.name, self.dialect)
-        by_id: dict[str, tuple[Item, list[Any], str]] = {}
+        cols, build = _plan(table.name, self.dialect)
         child = CHILD_TABLES.get(target)
+        build_child = _plan(child[1].name, self.dialect)[1] if child else None
+        by_id: dict[str, _Prepared] = {}
         for item in items:  # the last occurrence of an external id wins
-            values = _values(item.model, convs)
-            digest = self._hash(item.raw, values, item.model, child)
-            by_id[item.external_id] = (item, values, digest)
-        existing = self._existing(table.name, connector_id, stream, list(by_id))
-        counts = Counts()
-        inserts, updates, changed = [], [], []
-        for ext, (_item, values, digest) in by_id.items():
+            values = build(item.model)
+            kids = [build_child(x) for x in getattr(item.model, child[0])] if build_child else None
+            digest = hashlib.blake2b(orjson.dumps([item.raw, values, kids], default=str),
+                                     digest_size=12).hexdigest()
+            by_id[item.external_id] = _Prepared(item, [connector_id, stream, item.external_id, digest, item.raw,
+                                                       self.now_param, *values], kids)
+        if not by_id:
+            return Counts()
+        merge = self._merge_postgres if self.dialect == "postgresql" else self._merge_sqlite
+        ids, inserted, updated = merge(table.name, cols, connector_id, stream, by_id)
+        self._write_children(connector_id, stream, target, ids, inserted + updated, updated, by_id)
+        return Counts(inserted=len(inserted), updated=len(updated),
+                      unchanged=len(by_id) - len(inserted) - len(updated))
+
+    def _merge_sqlite(self, table: str, cols: list[str], connector_id: str, stream: str,
+                      by_id: dict[str, _Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
+        """Look the batch up by binding, insert the new rows, update the changed ones."""
+        existing = self._existing(table, connector_id, stream, list(by_id))
+        inserts, updates, updated = [], [], []
+        for ext, prep in by_id.items():
             old = existing.get(ext)
             if old is None:
-                inserts.append([connector_id, stream, ext, digest, _item.raw, self.now_param, *values])
-            elif old[1] != digest:
-                updates.append([digest, _item.raw, self.now_param, *values, old[0]])
-                changed.append(ext)
-            else:
-                counts.unchanged += 1
-        counts.inserted, counts.updated = len(inserts), len(updates)
-        if dry_run or not (inserts or updates):
-            return counts
-        self._insert(table.name, cols, inserts)
+                inserts.append(prep.row)
+            elif old[1] != prep.row[3]:
+                updates.append([*prep.row[3:], old[0]])
+                updated.append(ext)
+        if inserts:
+            self._executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                              inserts)
         if updates:
-            sets = ", ".join(f"{c} = {self.ph}" for c in cols[3:])
-            self._executemany(f"UPDATE {table.name} SET {sets} WHERE id = {self.ph}", updates)
-        touched = [r[2] for r in inserts] + changed
-        self._write_children(connector_id, stream, target, table.name, touched, by_id, existing, changed)
-        return counts
+            sets = ", ".join(f"{c} = ?" for c in cols[3:])
+            self._executemany(f"UPDATE {table} SET {sets} WHERE id = ?", updates)
+        inserted = [r[2] for r in inserts]
+        ids = {k: v[0] for k, v in existing.items()}
+        if inserted:
+            ids.update({k: v[0] for k, v in self._existing(table, connector_id, stream, inserted).items()})
+        return ids, inserted, updated
 
-    def _hash(self, raw: str | None, values: list[Any], model: Any, child: Any) -> str:
-        h = hashlib.blake2b((raw or "").encode(), digest_size=12)
-        h.update(repr(values).encode())
-        if child:
-            _f, ctable, _p = child
-            _c, cconvs = _plan(ctable.name, self.dialect)
-            h.update(repr([_values(line, cconvs) for line in getattr(model, child[0])]).encode())
-        return h.hexdigest()
+    def _merge_postgres(self, table: str, cols: list[str], connector_id: str, stream: str,
+                        by_id: dict[str, _Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
+        """COPY into a staging table, then one INSERT ... ON CONFLICT that skips unchanged rows (same hash)."""
+        stage = self._stage(table, cols)
+        col_list = ", ".join(cols)
+        with self.dbapi.cursor() as cur:
+            with cur.copy(f"COPY {stage} ({col_list}) FROM STDIN") as copy:
+                for prep in by_id.values():
+                    copy.write_row(prep.row)
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols[3:])
+            cur.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} "
+                        f"ON CONFLICT (connector_id, stream, external_id) DO UPDATE SET {sets} "
+                        f"WHERE {table}.row_hash IS DISTINCT FROM excluded.row_hash "
+                        "RETURNING external_id, id, (xmax = 0)")
+            returned = cur.fetchall()
+            cur.execute(f"DELETE FROM {stage}")
+        ids = {ext: rid for ext, rid, _new in returned}
+        return ids, [e for e, _i, new in returned if new], [e for e, _i, new in returned if not new]
+
+    def _stage(self, table: str, cols: list[str]) -> str:
+        """A session-temporary staging table with the write columns of ``table`` (no constraints)."""
+        stage = f"stage_{table}"
+        self.dbapi.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
+                           f"SELECT {', '.join(cols)} FROM {table} WITH NO DATA")
+        return stage
 
     def _existing(self, table: str, connector_id: str, stream: str,
                   keys: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
-        if not keys:
-            return found
         cur = self.dbapi.cursor()
-        base = f"SELECT external_id, id, row_hash FROM {table} WHERE connector_id = {self.ph} AND stream = {self.ph}"
+        base = f"SELECT external_id, id, row_hash FROM {table} WHERE connector_id = ? AND stream = ?"
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
-            if self.dialect == "sqlite":
-                cur.execute(f"{base} AND external_id IN ({','.join('?' * len(chunk))})", [connector_id, stream, *chunk])
-            else:
-                cur.execute(f"{base} AND external_id = ANY(%s)", [connector_id, stream, chunk])
+            cur.execute(f"{base} AND external_id IN ({','.join('?' * len(chunk))})", [connector_id, stream, *chunk])
             for ext, rid, digest in cur.fetchall():
                 found[ext] = (rid, digest)
         return found
 
-    def _write_children(self, connector_id: str, stream: str, target: str, table: str, touched: list[str],
-                        by_id: dict[str, tuple[Item, list[Any], str]], existing: dict[str, tuple[int, str]],
-                        changed: list[str]) -> None:
-        if target in CHILD_TABLES:
-            field, ctable, parent_col = CHILD_TABLES[target]
-            ids = {**{k: v[0] for k, v in existing.items()},
-                   **{k: v[0] for k, v in self._existing(table, connector_id, stream,
-                                                         [t for t in touched if t not in existing]).items()}}
-            if changed:
-                self._delete_in(ctable.name, parent_col, [ids[e] for e in changed])
-            ccols, cconvs = _plan(ctable.name, self.dialect)
-            rows = [[ids[ext], pos, *_values(line, cconvs)]
-                    for ext in touched for pos, line in enumerate(getattr(by_id[ext][0].model, field))]
+    def _write_children(self, connector_id: str, stream: str, target: str, ids: dict[str, int],
+                        touched: list[str], updated: list[str], by_id: dict[str, _Prepared]) -> None:
+        if target in CHILD_TABLES and touched:
+            _field, ctable, parent_col = CHILD_TABLES[target]
+            if updated:
+                self._delete_in(ctable.name, parent_col, [ids[e] for e in updated])
+            ccols = _plan(ctable.name, self.dialect)[0]
+            rows = [[ids[ext], pos, *kid] for ext in touched for pos, kid in enumerate(by_id[ext].kids)]
             self._insert(ctable.name, ccols, rows)
-        if target in NESTED_ENTITIES:
+        if target in NESTED_ENTITIES and touched:
             field, ctarget, link = NESTED_ENTITIES[target]
             nested = []
             for ext in touched:
-                for sub in getattr(by_id[ext][0].model, field):
+                for sub in getattr(by_id[ext].item.model, field):
                     if getattr(sub, link) is None:
                         setattr(sub, link, ext)
                     nested.append(Item(sub.external_id, sub, None))
