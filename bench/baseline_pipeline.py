@@ -4,6 +4,14 @@ orjson per line, a hand-written function for the same fields as ``mappings/files
 pydantic ``Order`` validation, then upserts of orders and their lines: ``sqlite3.executemany`` with
 ``ON CONFLICT DO UPDATE`` on SQLite; COPY into temporary staging tables plus ``INSERT ... ON CONFLICT`` on
 PostgreSQL. No raw payload kept, no quarantine, no cursor, no run log: the floor storesync is measured against.
+
+Two flavours of the hand-written mapping function (``BASELINE_TRANSFORMS``):
+
+* ``same`` (default): it calls the very transform functions the TOML mapping names (email syntax check,
+  E.164 phone with a possible-number check, finite decimals, datetimes read in the configured zone), so the
+  ratio measures storesync's machinery, not a difference in what the data goes through;
+* ``minimal``: stdlib one-liners (lower-case email with an '@', phonenumbers parse, ``Decimal(str(v))``,
+  ``datetime.fromisoformat``): weaker checks, reported as a second ratio for transparency.
 """
 
 from __future__ import annotations
@@ -47,6 +55,20 @@ def _dt(value: Any) -> datetime | None:
 
 def _dec(value: Any) -> Decimal | None:
     return Decimal(str(value)) if value not in (None, "") else None
+
+
+def _same_transforms() -> None:
+    """Swap the stdlib one-liners for storesync's own transform callables (same params as files.toml)."""
+    from storesync.core.transforms import TransformContext, builtin_transforms
+
+    global _email, _phone, _dt, _dec
+    registry, ctx = builtin_transforms(), TransformContext(timezone="UTC", default_region="HK")
+
+    def built(name: str) -> Any:
+        fn = registry.build(name, ctx, {}, file="baseline", key=name)
+        return lambda v: fn(v) if v not in (None, "") else None
+
+    _email, _phone, _dt, _dec = built("email"), built("phone_e164"), built("datetime"), built("decimal")
 
 
 def map_order(r: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +174,9 @@ def run_postgres(path: Path, url: str, size: int) -> None:
             conn.commit()
 
 
-def run(path: Path, url: str, size: int) -> None:
+def run(path: Path, url: str, size: int, transforms: str = "same") -> None:
+    if transforms == "same":
+        _same_transforms()
     if url.startswith("sqlite:///"):
         run_sqlite(path, url[len("sqlite:///"):], size)
     else:

@@ -7,7 +7,8 @@ the same run, so the ratios hold on a noisy shared machine:
 
 * storesync: the real ``storesync sync`` command (files connector, default mapping, validation, store);
 * baseline: orjson + a hand-written mapping function for the same fields + pydantic validation +
-  ``sqlite3.executemany`` upserts (SQLite) or COPY into staging tables + INSERT ... ON CONFLICT (PostgreSQL).
+  ``sqlite3.executemany`` upserts (SQLite) or COPY into staging tables + INSERT ... ON CONFLICT (PostgreSQL);
+  see baseline_pipeline.py for its two flavours (same transform functions; stdlib one-liners).
 
 It also times a re-sync with nothing changed, and the peak RSS at ``--small`` and ``--n`` orders.
 """
@@ -66,8 +67,9 @@ def storesync_run(data: Path, db_url: str, work: Path) -> tuple[dict[str, float]
     return first, again
 
 
-def baseline_run(data: Path, db_url: str) -> dict[str, float]:
-    return measure([sys.executable, str(Path(__file__)), "--baseline", str(data), "--pg-url", db_url])
+def baseline_run(data: Path, db_url: str, transforms: str) -> dict[str, float]:
+    return measure([sys.executable, str(Path(__file__)), "--baseline", str(data), "--pg-url", db_url,
+                    "--transforms", transforms])
 
 
 def reset_pg(url: str) -> None:
@@ -87,12 +89,19 @@ def compare(n: int, db: str, pg_url: str, data_dir: Path) -> dict[str, float]:
         else:
             reset_pg(pg_url)
             ours_url = base_url = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3Dbench"
-        base = baseline_run(data, base_url)
+        base = baseline_run(data, base_url, "same")
+        if db == "postgresql":
+            reset_pg(pg_url)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{work / 'baseline.db'}{suffix}").unlink(missing_ok=True)
+        minimal = baseline_run(data, base_url, "minimal")
         if db == "postgresql":
             reset_pg(pg_url)
         ours, again = storesync_run(data, ours_url, work)
     return {"n": n, "db": db, "ours_rps": n / ours["seconds"], "base_rps": n / base["seconds"],
             "ratio": base["seconds"] / ours["seconds"], "ours_rss": ours["rss_mb"], "base_rss": base["rss_mb"],
+            "min_rps": n / minimal["seconds"], "min_ratio": minimal["seconds"] / ours["seconds"],
             "resync_s": again["seconds"], "full_s": ours["seconds"], "resync_pct": 100 * again["seconds"] / ours["seconds"]}
 
 
@@ -105,11 +114,12 @@ def main() -> None:
                                                            "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--transforms", choices=["same", "minimal"], default="same", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline:
         from baseline_pipeline import run
 
-        return run(args.baseline, args.pg_url, BATCH)
+        return run(args.baseline, args.pg_url, BATCH, args.transforms)
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     rows = []
     for db in dbs:
@@ -117,7 +127,8 @@ def main() -> None:
             rows.append(compare(n, db, args.pg_url, args.data))
             r = rows[-1]
             print(f"{db:10} {n:>9,} orders: storesync {r['ours_rps']:>8,.0f}/s  baseline {r['base_rps']:>8,.0f}/s  "
-                  f"ratio {r['ratio']:.2f}  peak RSS {r['ours_rss']:.0f} MB (baseline {r['base_rss']:.0f} MB)  "
+                  f"ratio {r['ratio']:.2f}  (minimal-transform baseline {r['min_rps']:,.0f}/s, ratio "
+                  f"{r['min_ratio']:.2f})  peak RSS {r['ours_rss']:.0f} MB (baseline {r['base_rss']:.0f} MB)  "
                   f"re-sync {r['resync_s']:.2f}s = {r['resync_pct']:.1f}% of full", flush=True)
     for db in dbs:
         sized = [r for r in rows if r["db"] == db]

@@ -25,7 +25,7 @@ from .plugins import PluginHost
 from .report import RunReport, StreamReport
 from .store import Store
 from .tables import json_text
-from .writer import Item, QuarantineEntry
+from .writer import Item, Prepared, QuarantineEntry, RowPreparer
 
 __all__ = ["ProgressFn", "SyncEngine"]
 
@@ -35,7 +35,7 @@ ProgressFn = Callable[[str, str, int], None]
 
 @dataclass
 class _Batch:
-    items: list[Item] = field(default_factory=list)
+    items: list[Prepared] = field(default_factory=list)
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     tombstones: list[str] = field(default_factory=list)
     state: Any = None
@@ -193,12 +193,13 @@ class SyncEngine:
                  rep: StreamReport, run_id: int | None, *, tracker: CursorTracker | None, dry_run: bool,
                  clear_quarantine: bool, save_cursor: bool = True) -> None:
         batch = _Batch()
+        prepare = RowPreparer(smap.target, self.store.dialect, connector.id, name)
         flush = functools.partial(self._flush, connector.id, name, smap.target, rep=rep, run_id=run_id,
                                   tracker=tracker, dry_run=dry_run, clear_quarantine=clear_quarantine,
                                   save_cursor=save_cursor)
         try:
             for obj in records:
-                self._take(connector, name, smap, obj, batch, rep, tracker)
+                self._take(connector, name, smap, prepare, obj, batch, rep, tracker)
                 if len(batch) >= self.batch_size:
                     flush(batch, final=False)
                     batch = _Batch()
@@ -207,8 +208,8 @@ class SyncEngine:
             raise
         flush(batch, final=True)
 
-    def _take(self, connector: Connector, name: str, smap: StreamMapping, obj: Any, batch: _Batch,
-              rep: StreamReport, tracker: CursorTracker | None) -> None:
+    def _take(self, connector: Connector, name: str, smap: StreamMapping, prepare: RowPreparer, obj: Any,
+              batch: _Batch, rep: StreamReport, tracker: CursorTracker | None) -> None:
         """Map and validate one yielded object into the batch (or its quarantine)."""
         if type(obj) is dict:
             rep.read += 1
@@ -223,7 +224,7 @@ class SyncEngine:
             if self._veto_hook and self._vetoed(connector, name, model):
                 rep.vetoed += 1
                 return
-            batch.items.append(Item(model.external_id, model, orjson.dumps(obj, default=str).decode()))
+            batch.items.append(prepare(Item(model.external_id, model, orjson.dumps(obj, default=str).decode())))
             if tracker is not None:
                 tracker.observe(obj)
         elif isinstance(obj, Checkpoint):
@@ -252,14 +253,14 @@ class SyncEngine:
             return
         rep.quarantined += len(batch.quarantine)
         with self.store.write(rollback=dry_run) as w:
-            counts = w.upsert(connector_id, name, target, batch.items)
+            counts = w.upsert_prepared(connector_id, name, target, batch.items)
             rep.inserted += counts.inserted
             rep.updated += counts.updated
             rep.unchanged += counts.unchanged
             rep.deleted += w.tombstone(connector_id, name, target, batch.tombstones)
             w.quarantine(connector_id, name, batch.quarantine, run_id)
             if clear_quarantine and batch.items:
-                w.clear_quarantine(connector_id, name, [i.external_id for i in batch.items])
+                w.clear_quarantine(connector_id, name, [p.item.external_id for p in batch.items])
             if save_cursor and has_state:
                 w.save_cursor(connector_id, name, state)
         if self.progress:

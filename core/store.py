@@ -203,8 +203,11 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA page_size = 16384")  # takes effect on a new database file only
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache for index lookups
+        cur.execute("PRAGMA wal_autocheckpoint = 8192")  # checkpoint every ~32 MiB, not every 4 MiB
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -182,10 +182,16 @@ def _to_int(value: Any) -> int:
 
 
 def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise TypeError(f"expected a number or numeric string, got {type(value).__name__} {_short(value)}")
+    kind = value.__class__
     try:
-        result = Decimal(value.strip() if isinstance(value, str) else str(value))
+        if kind is str or kind is int or kind is Decimal:  # Decimal() strips surrounding whitespace itself
+            result = Decimal(value)
+        elif kind is float:
+            result = Decimal(str(value))
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            result = Decimal(str(value))
+        else:
+            raise TypeError(f"expected a number or numeric string, got {type(value).__name__} {_short(value)}")
     except InvalidOperation:
         raise ValueError(f"not a decimal number: {_short(value)}") from None
     if not result.is_finite():

@@ -19,7 +19,7 @@ import orjson
 from .models import Canonical
 from .tables import CHILD_TABLES, ENTITY_TABLES, json_text, table_columns, to_utc_text
 
-__all__ = ["BatchWriter", "Counts", "Item", "QuarantineEntry"]
+__all__ = ["BatchWriter", "Counts", "Item", "Prepared", "QuarantineEntry", "RowPreparer"]
 
 #: nested canonical lists stored as entity rows of their own: target -> (field, child target, link field)
 NESTED_ENTITIES = {"product": ("variants", "variant", "product_external_id")}
@@ -35,9 +35,11 @@ class Item(NamedTuple):
     raw: str | None
 
 
-class _Prepared(NamedTuple):
+class Prepared(NamedTuple):
+    """A record turned into its row parameters and content hash (see ``RowPreparer``)."""
+
     item: Item
-    row: list[Any]  # binding columns then data columns, in table write order
+    row: list[Any]  # binding columns then data columns, in table write order; row[2] is the external id
     kids: list[list[Any]] | None
 
 
@@ -98,6 +100,30 @@ def _table(name: str) -> Any:
     return next(t for _f, t, _p in CHILD_TABLES.values() if t.name == name)
 
 
+class RowPreparer:
+    """Turns items of one connector, stream and target into row parameters plus a content hash.
+
+    The engine calls it per record right after validation, while the record is still in the CPU cache;
+    the hash covers the raw payload and every stored value, so an unchanged record is skipped on write.
+    """
+
+    def __init__(self, target: str, dialect: str, connector_id: str, stream: str) -> None:
+        self.build = _plan(ENTITY_TABLES[target].name, dialect)[1]
+        child = CHILD_TABLES.get(target)
+        self.child_field = child[0] if child else None
+        self.build_child = _plan(child[1].name, dialect)[1] if child else None
+        self.head = [connector_id, stream]
+        now = datetime.now(UTC)
+        self.now = to_utc_text(now) if dialect == "sqlite" else now
+
+    def __call__(self, item: Item) -> Prepared:
+        values = self.build(item.model)
+        kids = [self.build_child(x) for x in getattr(item.model, self.child_field)] if self.build_child else None
+        digest = hashlib.blake2b((item.raw or "").encode(), digest_size=12)
+        digest.update(orjson.dumps([values, kids], default=str))
+        return Prepared(item, [*self.head, item.external_id, digest.hexdigest(), item.raw, self.now, *values], kids)
+
+
 class BatchWriter:
     """Writes inside one open transaction of ``conn`` (a SQLAlchemy connection)."""
 
@@ -113,20 +139,16 @@ class BatchWriter:
 
     def upsert(self, connector_id: str, stream: str, target: str, items: Sequence[Item]) -> Counts:
         """Insert new, update changed and skip unchanged records of one stream; return the counts."""
-        table = ENTITY_TABLES[target]
-        cols, build = _plan(table.name, self.dialect)
-        child = CHILD_TABLES.get(target)
-        build_child = _plan(child[1].name, self.dialect)[1] if child else None
-        by_id: dict[str, _Prepared] = {}
-        for item in items:  # the last occurrence of an external id wins
-            values = build(item.model)
-            kids = [build_child(x) for x in getattr(item.model, child[0])] if build_child else None
-            digest = hashlib.blake2b(orjson.dumps([item.raw, values, kids], default=str),
-                                     digest_size=12).hexdigest()
-            by_id[item.external_id] = _Prepared(item, [connector_id, stream, item.external_id, digest, item.raw,
-                                                       self.now_param, *values], kids)
+        prepare = RowPreparer(target, self.dialect, connector_id, stream)
+        return self.upsert_prepared(connector_id, stream, target, [prepare(i) for i in items])
+
+    def upsert_prepared(self, connector_id: str, stream: str, target: str, rows: Sequence[Prepared]) -> Counts:
+        """``upsert`` for rows a ``RowPreparer`` of the same connector, stream and target made."""
+        by_id = {p.row[2]: p for p in rows}  # the last occurrence of an external id wins
         if not by_id:
             return Counts()
+        table = ENTITY_TABLES[target]
+        cols = _plan(table.name, self.dialect)[0]
         merge = self._merge_postgres if self.dialect == "postgresql" else self._merge_sqlite
         ids, inserted, updated = merge(table.name, cols, connector_id, stream, by_id)
         self._write_children(connector_id, stream, target, ids, inserted + updated, updated, by_id)
@@ -134,7 +156,7 @@ class BatchWriter:
                       unchanged=len(by_id) - len(inserted) - len(updated))
 
     def _merge_sqlite(self, table: str, cols: list[str], connector_id: str, stream: str,
-                      by_id: dict[str, _Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
+                      by_id: dict[str, Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
         """Look the batch up by binding, insert the new rows, update the changed ones."""
         existing = self._existing(table, connector_id, stream, list(by_id))
         inserts, updates, updated = [], [], []
@@ -158,7 +180,7 @@ class BatchWriter:
         return ids, inserted, updated
 
     def _merge_postgres(self, table: str, cols: list[str], connector_id: str, stream: str,
-                        by_id: dict[str, _Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
+                        by_id: dict[str, Prepared]) -> tuple[dict[str, int], list[str], list[str]]:
         """COPY into a staging table, then one INSERT ... ON CONFLICT that skips unchanged rows (same hash)."""
         stage = self._stage(table, cols)
         col_list = ", ".join(cols)
@@ -196,7 +218,7 @@ class BatchWriter:
         return found
 
     def _write_children(self, connector_id: str, stream: str, target: str, ids: dict[str, int],
-                        touched: list[str], updated: list[str], by_id: dict[str, _Prepared]) -> None:
+                        touched: list[str], updated: list[str], by_id: dict[str, Prepared]) -> None:
         if target in CHILD_TABLES and touched:
             _field, ctable, parent_col = CHILD_TABLES[target]
             if updated:
