@@ -78,6 +78,8 @@ class SyncEngine:
         """Sync each connector instance (default: every enabled one); one report per instance."""
         ids = list(connector_ids or self.host.enabled_connectors())
         connectors = [self.host.connector(cid) for cid in ids]  # config errors surface before any work
+        for cid in ids:
+            self.host.mapping(cid)
         reports = []
         for connector in connectors:
             report = self._run(connector, streams, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
@@ -106,6 +108,9 @@ class SyncEngine:
         items, fixed, still = [], [], []
         for entry in entries:
             rep.read += 1
+            if not isinstance(entry["raw"], dict):  # unreadable at the source: no mapping can fix it
+                still.append(quarantine_entry(entry["raw"], entry["reason"], key=entry["record_key"]))
+                continue
             try:
                 model = smap.to_model(entry["raw"])
             except RecordMappingError as exc:

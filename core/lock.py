@@ -71,10 +71,12 @@ def _file_lock(path: Path, connector_id: str) -> Iterator[None]:
 
 @contextmanager
 def _advisory_lock(store: Store, connector_id: str) -> Iterator[None]:
-    key = int.from_bytes(hashlib.blake2b(f"storesync:{connector_id}".encode(), digest_size=8).digest(),
-                         "big", signed=True)
     with store.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        # advisory locks are server-wide: key them by database and schema too, so two stores never collide
+        where = conn.execute(sa.text("SELECT current_database() || '.' || current_schema()")).scalar()
+        key = int.from_bytes(hashlib.blake2b(f"storesync:{where}:{connector_id}".encode(), digest_size=8).digest(),
+                             "big", signed=True)
         if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             raise _locked(connector_id)
         try:
