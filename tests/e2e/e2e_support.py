@@ -25,11 +25,7 @@ CUSTOMER_HEADER = "id,email,phone,first_name,last_name,member_id,birth_date,lang
 
 
 def unique_id(prefix: str = "till") -> str:
-    """A connector id unique to one test.
-
-    On PostgreSQL the connector lock is an advisory lock keyed by the connector id only, i.e. shared by every
-    schema of the database; unique ids keep concurrently running test sessions from locking each other out.
-    """
+    """A connector id unique to one test, so no two tests ever share a lock file or run log entry."""
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 

@@ -289,3 +289,17 @@ def test_second_sync_of_a_running_connector_exits_4_at_once(cli, store_url: str,
     # the lock is released: the next run goes through (and finds nothing new)
     after = stream_report(sync(cli, tmp_path, cid), "orders")
     assert (after["inserted"], after["updated"]) == (0, 0)
+
+
+def test_mappings_preview_reads_live_and_writes_nothing(cli, tmp_path: Path) -> None:
+    cid = unique_id()
+    db = tmp_path / "store.db"
+    write_project(tmp_path, f"sqlite:///{db}", cid, {"customers": "customers*.csv"})
+    write_customers(tmp_path / "exports" / "customers.csv", 0, 5)
+    proc = cli("mappings", "preview", cid, "customers", "--limit", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["external_id"] for r in records] == ["C00000", "C00001"]
+    assert records[0]["email"] == "customer0@example.com"
+    status = json.loads(cli("status", "--json", cwd=tmp_path).stdout)
+    assert status["records"]["customer"] == 0 and status["cursors"] == []
