@@ -6,21 +6,19 @@ import importlib.metadata as md
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 HERE = Path(__file__).parent
 EXAMPLE_PLUGIN = HERE / "plugins" / "storesync-example"
 PG_ENV = "STORESYNC_TEST_PG_URL"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # tests/ is not a package: let test modules import shared helpers as `helpers`
-    sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE))  # tests/ is not a package: test modules import its helper modules directly
+
+from pgschema import fresh_schema  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +42,8 @@ def pg_url() -> Iterator[str]:
     base = _pg_base()
     if not base:
         pytest.skip(f"set {PG_ENV} to run PostgreSQL tests")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from pgschema import fresh_schema
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
@@ -22,15 +21,5 @@ def second_store_url(store_url: str, tmp_path: Path) -> Iterator[str]:
     if store_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'store_b.db'}"
         return
-    base = os.environ["STORESYNC_TEST_PG_URL"]
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with fresh_schema(os.environ["STORESYNC_TEST_PG_URL"]) as url:
+        yield url
