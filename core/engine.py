@@ -18,7 +18,7 @@ import orjson
 
 from .connector import Checkpoint, Connector, Invalid, Stream, Tombstone
 from .cursor import CursorTracker
-from .errors import ConfigError, LockedError, RecordMappingError, StoresyncError
+from .errors import LockedError, RecordMappingError, StoresyncError
 from .lock import connector_lock
 from .mapping import StreamMapping
 from .plugins import PluginHost
@@ -78,11 +78,10 @@ class SyncEngine:
         """Sync each connector instance (default: every enabled one); one report per instance."""
         ids = list(connector_ids or self.host.enabled_connectors())
         connectors = [self.host.connector(cid) for cid in ids]  # config errors surface before any work
-        for cid in ids:
-            self.host.mapping(cid)
+        plans = [(c, self._select(c, streams)) for c in connectors]
         reports = []
-        for connector in connectors:
-            report = self._run(connector, streams, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
+        for connector, selected in plans:
+            report = self._run(connector, selected, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
             self.host.hook.storesync_sync_finished(run=report)
             reports.append(report)
         return reports
@@ -128,14 +127,21 @@ class SyncEngine:
 
     # -- one connector ----------------------------------------------------------------------------------
 
-    def _run(self, connector: Connector, only: list[str] | None, *, full_refresh: bool, dry_run: bool,
-             remap: bool) -> RunReport:
+    def _select(self, connector: Connector, only: list[str] | None) -> list[tuple[Stream, StreamMapping]]:
+        """The streams to sync with their mappings; unknown names raise ConfigError with a suggestion."""
+        mapping = self.host.mapping(connector.id)
+        section = self.host.config.connectors[connector.id]
+        names = only or section.streams or [s.name for s in connector.streams() if s.name in mapping.streams]
+        return [(connector.stream(n), mapping.stream(n)) for n in names]
+
+    def _run(self, connector: Connector, selected: list[tuple[Stream, StreamMapping]], *, full_refresh: bool,
+             dry_run: bool, remap: bool) -> RunReport:
         report = RunReport(connector_id=connector.id)
         try:
             with connector_lock(self.store, connector.id):
                 report.run_id = None if dry_run else self.store.start_run(connector.id)
                 try:
-                    self._run_streams(connector, only, report, full_refresh, dry_run, remap)
+                    self._run_streams(connector, selected, report, full_refresh, dry_run, remap)
                 except StoresyncError as exc:
                     report.error, report.exception = str(exc), exc
                 except Exception as exc:  # a connector bug must still end the run cleanly and be logged
@@ -148,27 +154,19 @@ class SyncEngine:
             report.status, report.error, report.exception = "locked", str(exc), exc
         return report
 
-    def _run_streams(self, connector: Connector, only: list[str] | None, report: RunReport,
-                     full_refresh: bool, dry_run: bool, remap: bool) -> None:
-        mapping = self.host.mapping(connector.id)
-        section = self.host.config.connectors[connector.id]
-        names = only or section.streams or [s.name for s in connector.streams() if s.name in mapping.streams]
-        selected = [connector.stream(n) for n in names]
+    def _run_streams(self, connector: Connector, selected: list[tuple[Stream, StreamMapping]],
+                     report: RunReport, full_refresh: bool, dry_run: bool, remap: bool) -> None:
         if full_refresh and not dry_run:
-            self.store.reset_cursors(connector.id, [s.name for s in selected])
-        for stream in selected:
-            rep = StreamReport(stream=stream.name)
+            self.store.reset_cursors(connector.id, [s.name for s, _m in selected])
+        for stream, smap in selected:
+            rep = StreamReport(stream=stream.name, target=smap.target)
             report.streams.append(rep)
             start = time.perf_counter()
             try:
-                smap = mapping.stream(stream.name)
-                rep.target = smap.target
                 if remap:
                     self._remap(connector, stream.name, smap, rep, report.run_id, dry_run)
                 else:
                     self._sync_stream(connector, stream, smap, rep, report.run_id, dry_run)
-            except ConfigError:
-                raise
             except StoresyncError as exc:
                 rep.error, report.exception = str(exc), exc
             except Exception as exc:

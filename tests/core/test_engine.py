@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import memory_connector
+from storesync.core.errors import ConfigError
 from storesync.core.operations import Session
 
 HERE = Path(__file__).parent.parent
@@ -200,3 +201,11 @@ def storesync_sync_finished(run):
     with session.store.read() as conn:
         attrs = conn.execute(sa.text("SELECT attributes FROM customer")).scalar_one()
     assert (json.loads(attrs) if isinstance(attrs, str) else attrs) == {"seen_by": "observer"}
+
+
+def test_unknown_stream_is_a_configuration_error_before_any_work(env):
+    env.put(person(1, "2024-05-01T10:00:00Z"))
+    session = Session.open(str(env.config))
+    with pytest.raises(ConfigError, match="no stream 'itmes'; did you mean 'items'"):
+        session.sync(None, streams=["itmes"], full_refresh=False, dry_run=False, remap=False, progress=False)
+    assert session.store.status()["runs"] == []
