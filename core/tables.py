@@ -98,6 +98,15 @@ class JsonType(TypeDecorator):
         return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
 
 
+class RawJsonType(JsonType):
+    """Raw source payloads: JSON (validated text, no parse into JSONB) on PostgreSQL; kept, rarely queried."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSON())
+
+
 def to_utc_text(value: datetime | None) -> str | None:
     """Aware datetime -> ``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`` (lexically ordered)."""
     return value.astimezone(UTC).isoformat() if value is not None else None
@@ -150,7 +159,7 @@ def _entity_table(target: str, model: type[BaseModel]) -> Table:
         Column("stream", String(64), nullable=False),
         Column("external_id", String(255), nullable=False),
         Column("row_hash", String(32), nullable=False),
-        Column("raw", JsonType(), nullable=True),
+        Column("raw", RawJsonType(), nullable=True),
         Column("synced_at", UtcDateTime(), nullable=False),
         *_model_columns(model, skip={"external_id", *nested}),
         UniqueConstraint("connector_id", "stream", "external_id", name=f"uq_{name}_binding"),
