@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,19 +198,20 @@ class SyncEngine:
                  clear_quarantine: bool, save_cursor: bool = True) -> None:
         batch = _Batch()
         prepare = RowPreparer(smap.target, self.store.dialect, connector.id, name)
-        flush = functools.partial(self._flush, connector.id, name, smap.target, rep=rep, run_id=run_id,
-                                  tracker=tracker, dry_run=dry_run, clear_quarantine=clear_quarantine,
-                                  save_cursor=save_cursor)
-        try:
-            for obj in records:
-                self._take(connector, name, smap, prepare, obj, batch, rep, tracker)
-                if len(batch) >= self.batch_size:
-                    flush(batch, final=False)
-                    batch = _Batch()
-        except Exception:
-            flush(batch, final=False)  # what was read before the failure still lands
-            raise
-        flush(batch, final=True)
+        write = functools.partial(self._write, connector.id, name, smap.target, rep=rep, run_id=run_id,
+                                  dry_run=dry_run, clear_quarantine=clear_quarantine, save_cursor=save_cursor)
+        with _Writer() as writer:
+            try:
+                for obj in records:
+                    self._take(connector, name, smap, prepare, obj, batch, rep, tracker)
+                    if len(batch) >= self.batch_size:
+                        writer.submit(write, _seal(batch, tracker, final=False))
+                        batch = _Batch()
+            except Exception:
+                writer.submit(write, _seal(batch, tracker, final=False))  # what was read still lands
+                writer.wait()
+                raise
+            writer.submit(write, _seal(batch, tracker, final=True))
 
     def _take(self, connector: Connector, name: str, smap: StreamMapping, prepare: RowPreparer, obj: Any,
               batch: _Batch, rep: StreamReport, tracker: CursorTracker | None) -> None:
@@ -245,15 +247,9 @@ class SyncEngine:
         results = self.host.hook.storesync_record_mapped(connector=connector, stream=name, record=model)
         return any(r is False for r in results)
 
-    def _flush(self, connector_id: str, name: str, target: str, batch: _Batch, *, rep: StreamReport,
-               run_id: int | None, tracker: CursorTracker | None, dry_run: bool, clear_quarantine: bool,
-               save_cursor: bool, final: bool) -> None:
-        state, has_state = batch.state, batch.has_state
-        if tracker is not None:
-            state = tracker.state(final=final)
-            has_state = state is not None
-        if not (len(batch) or has_state):
-            return
+    def _write(self, connector_id: str, name: str, target: str, batch: _Batch, *, rep: StreamReport,
+               run_id: int | None, dry_run: bool, clear_quarantine: bool, save_cursor: bool) -> None:
+        """Write one sealed batch, its quarantine, tombstones and cursor in one transaction."""
         rep.quarantined += len(batch.quarantine)
         with self.store.write(rollback=dry_run) as w:
             counts = w.upsert_prepared(connector_id, name, target, batch.items)
@@ -264,7 +260,47 @@ class SyncEngine:
             w.quarantine(connector_id, name, batch.quarantine, run_id)
             if clear_quarantine and batch.items:
                 w.clear_quarantine(connector_id, name, [p.item.external_id for p in batch.items])
-            if save_cursor and has_state:
-                w.save_cursor(connector_id, name, state)
+            if save_cursor and batch.has_state:
+                w.save_cursor(connector_id, name, batch.state)
         if self.progress:
             self.progress(connector_id, name, rep.read)
+
+
+def _seal(batch: _Batch, tracker: CursorTracker | None, *, final: bool) -> _Batch | None:
+    """Fix the cursor a batch will commit (on the reading thread); ``None`` if there is nothing to write."""
+    if tracker is not None:
+        batch.state = tracker.state(final=final)
+        batch.has_state = batch.state is not None
+    return batch if (len(batch) or batch.has_state) else None
+
+
+class _Writer:
+    """Writes sealed batches in order on one background thread while the next batch is read and mapped.
+
+    At most one batch is being written while another is built, so memory stays bounded; a write error
+    surfaces on the reading thread at the next submit or at the end.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storesync-writer")
+        self._pending: Future[None] | None = None
+
+    def submit(self, write: Callable[[_Batch], None], batch: _Batch | None) -> None:
+        self.wait()
+        if batch is not None:
+            self._pending = self._pool.submit(write, batch)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)  # an interrupted run still finishes (or rolls back) its write
