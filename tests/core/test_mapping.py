@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from shared_fixtures import fixture_path
 
 from storesync.core.errors import MappingError, PluginError, RecordMappingError
 from storesync.core.mapping import MappingFile, compile_mapping, load_mapping
@@ -16,7 +17,6 @@ from storesync.core.models import Customer, InventoryLevel, Order, Product
 from storesync.core.transforms import TransformContext, builtin_transforms
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "fixtures" / "mappings"
-SHOPIFY = Path("/work/shared/fixtures/shopify_python_api")
 CTX = TransformContext(timezone="Asia/Hong_Kong", default_region="HK")
 
 MINIMAL = """
@@ -46,7 +46,7 @@ def field(spec: str, raw: dict, *, name: str = "x", target: str = "customer", **
 
 
 def shopify(name: str) -> dict:
-    doc = json.loads((SHOPIFY / f"{name}.json").read_text())
+    doc = json.loads(fixture_path("shopify_python_api", f"{name}.json").read_text())
     return next(iter(doc.values()))
 
 
@@ -80,7 +80,7 @@ def test_real_shopify_order_maps_and_validates(orders):
 
 
 def test_real_shopify_orders_list_maps(orders):
-    for raw in json.loads((SHOPIFY / "orders.json").read_text())["orders"]:
+    for raw in json.loads(fixture_path("shopify_python_api", "orders.json").read_text())["orders"]:
         order = orders.to_model(raw)
         assert order.phone == "+557734881234" and order.total == Decimal("598.94")
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_fixtures import fixture_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,14 +57,13 @@ customer = shaped(["id", "email", "phone", "first_name", "last_name"]) | json_va
 records = json_values | shaped(ORDER_KEYS + OTHER_KEYS, {"line_items": lines, "variants": variants,
                                                          "customer": customer})
 
-SHOPIFY = Path("/work/shared/fixtures/shopify_python_api")
 BASES = {"orders": ("order", "line_items"), "products": ("product", "variants"),
          "inventory_levels": ("inventory_level", None), "customers": ("customer", "addresses")}
 
 
 def _base(stream: str) -> tuple[dict, str | None]:
     name, nested = BASES[stream]
-    return json.loads((SHOPIFY / f"{name}.json").read_text())[name], nested
+    return json.loads(fixture_path("shopify_python_api", f"{name}.json").read_text())[name], nested
 
 
 def _patch(base: dict, nested: str | None, top: dict, item: dict) -> dict:

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 import pytest
+from shared_fixtures import fixture_path
 
 from storesync.connectors.shopify.emulator import Faults, LeakyBucket, ShopifyEmulator
 from storesync.connectors.shopify.emulator_data import generate, parse_ts
 
-FIXTURES = Path("/work/shared/fixtures/shopify_python_api")
 TOKEN = "shpat_test"
 LINK = re.compile(r'<([^>]+)>; rel="(next|previous)"')
 SET_MUTATION = """mutation Set($input: InventorySetQuantitiesInput!) %s {
@@ -320,7 +320,7 @@ def _missing(fixture, ours, path, seen):
                                         ("variant", "variants"), ("location", "locations"),
                                         ("inventory_level", "inventory_levels")])
 def test_payload_keys_cover_the_fixtures(client, shop, kind, route):
-    fixture = json.loads((FIXTURES / f"{kind}.json").read_text())[kind]
+    fixture = json.loads(fixture_path("shopify_python_api", f"{kind}.json").read_text())[kind]
     if route == "inventory_levels":
         samples = client.get(shop.url("inventory_levels.json"), params={"location_ids": shop.store.locations.keys[0],
                                                                          "limit": 20}).json()["inventory_levels"]
