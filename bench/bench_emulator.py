@@ -1,6 +1,6 @@
 """How many 250-order pages per minute the Shopify emulator serves (target: >= 2,000 on a 2-core machine).
 
-    /tmp/venv/bin/python bench/bench_emulator.py [--orders 25000] [--seconds 20] [--clients 1]
+    python bench/bench_emulator.py [--orders 25000] [--seconds 20] [--clients 1]
 
 Each client walks ``orders.json?status=any&limit=250`` through the Link headers, over and over, reading the whole
 body (and, with --parse, decoding the JSON) as a connector would.

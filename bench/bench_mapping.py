@@ -1,6 +1,6 @@
 """Compiled TOML mapping vs. the equivalent hand-written Python, on generated Shopify orders.
 
-    /tmp/venv/bin/python bench/bench_mapping.py [--n 200000] [--pool 20000] [--rounds 2]
+    python bench/bench_mapping.py [--n 200000] [--pool 20000] [--rounds 2]
 
 Both sides use the same built transform callables, so the ratio measures the mapping machinery only.
 Records cycle through a pool of distinct generated orders to keep memory flat.
