@@ -7,6 +7,7 @@ validation is quarantined with its raw payload and the reason; the run goes on.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import time
@@ -232,8 +233,8 @@ class SyncEngine:
             batch.items.append(prepare(Item(model.external_id, model, orjson.dumps(obj, default=str).decode())))
             if tracker is not None:
                 tracker.observe(obj)
-        elif isinstance(obj, Checkpoint):
-            batch.state, batch.has_state = obj.state, True
+        elif isinstance(obj, Checkpoint):  # a snapshot: the writer thread saves it later, the stream may mutate it
+            batch.state, batch.has_state = copy.deepcopy(obj.state), True
         elif isinstance(obj, Tombstone):
             batch.tombstones.append(str(obj.external_id))
         elif isinstance(obj, Invalid):

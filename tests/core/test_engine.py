@@ -209,3 +209,38 @@ def test_unknown_stream_is_a_configuration_error_before_any_work(env):
     with pytest.raises(ConfigError, match="no stream 'itmes'; did you mean 'items'"):
         session.sync(None, streams=["itmes"], full_refresh=False, dry_run=False, remap=False, progress=False)
     assert session.store.status()["runs"] == []
+
+
+def test_checkpoint_state_is_snapshotted_when_yielded(tmp_path):
+    """A stream that mutates one state object after yielding it must not move the saved cursor ahead."""
+    (tmp_path / "mutating.py").write_text('''
+from storesync import Checkpoint, Connector, Stream, hookimpl
+
+class Mutating(Connector):
+    name = "mutating"
+    def streams(self):
+        return [Stream("items", "customer", reader=self.read)]
+    def check(self):
+        return "ok"
+    def read(self, cursor):
+        state = {"done": 0}
+        for i in range(1, 4):
+            yield {"id": i, "email": f"p{i}@example.com"}
+            state["done"] = i
+            yield Checkpoint(state)
+        state["done"] = 999  # mutated after the last checkpoint was yielded
+        raise RuntimeError("source died")
+
+@hookimpl
+def storesync_register_connectors(register):
+    register(Mutating)
+''')
+    (tmp_path / "people.toml").write_text('[items]\ntarget = "customer"\nkey = "id"\n'
+                                          '[items.fields]\nemail = "email"\n')
+    (tmp_path / "plugins.toml").write_text(f'[storesync]\ndatabase = "sqlite:///{tmp_path / "s.db"}"\n'
+                                           '[plugins]\nmodules = ["mutating"]\n'
+                                           '[connectors.m]\ntype = "mutating"\nmapping = "people.toml"\n')
+    session = Session.open(str(tmp_path / "plugins.toml"))
+    (report,) = session.sync(None, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
+    assert report.status == "failed" and report.streams[0].inserted == 3
+    assert session.store.get_cursor("m", "items") == {"done": 3}
