@@ -194,7 +194,7 @@ class BatchWriter:
                         f"WHERE {table}.row_hash IS DISTINCT FROM excluded.row_hash "
                         "RETURNING external_id, id, (xmax = 0)")
             returned = cur.fetchall()
-            cur.execute(f"DELETE FROM {stage}")
+            cur.execute(f"TRUNCATE {stage}")  # temp tables are never autovacuumed: DELETE would leave dead rows
         ids = {ext: rid for ext, rid, _new in returned}
         return ids, [e for e, _i, new in returned if new], [e for e, _i, new in returned if not new]
 
