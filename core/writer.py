@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -58,10 +58,6 @@ class Counts:
     unchanged: int = 0
     deleted: int = 0
 
-    def add(self, other: Counts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
 
 def _expression(dialect: str, column_type: Any, var: str) -> str:
     """Python expression converting ``var`` to a DB-API parameter for one column type."""
@@ -93,6 +89,12 @@ def _plan(table_name: str, dialect: str) -> tuple[list[str], Callable[[Any], lis
     return cols, namespace["build"]
 
 
+def _now_param(dialect: str) -> Any:
+    """The current time as the DB-API parameter of a ``UtcDateTime`` column."""
+    now = datetime.now(UTC)
+    return to_utc_text(now) if dialect == "sqlite" else now
+
+
 def _table(name: str) -> Any:
     for t in ENTITY_TABLES.values():
         if t.name == name:
@@ -113,8 +115,7 @@ class RowPreparer:
         self.child_field = child[0] if child else None
         self.build_child = _plan(child[1].name, dialect)[1] if child else None
         self.head = [connector_id, stream]
-        now = datetime.now(UTC)
-        self.now = to_utc_text(now) if dialect == "sqlite" else now
+        self.now = _now_param(dialect)
 
     def __call__(self, item: Item) -> Prepared:
         values = self.build(item.model)
@@ -132,8 +133,7 @@ class BatchWriter:
         self.dialect = dialect
         self.dbapi = conn.connection.driver_connection
         self.ph = "?" if dialect == "sqlite" else "%s"
-        self.now = datetime.now(UTC)
-        self.now_param = to_utc_text(self.now) if dialect == "sqlite" else self.now
+        self.now_param = _now_param(dialect)
 
     # -- entity upsert ----------------------------------------------------------------------------------
 
@@ -237,14 +237,20 @@ class BatchWriter:
             if nested:
                 self.upsert(connector_id, stream, ctarget, nested)
 
-    def _delete_in(self, table: str, column: str, ids: list[int]) -> None:
+    def _delete_in(self, table: str, column: str, values: list[Any], **where: str) -> int:
+        """DELETE the rows whose ``column`` is one of ``values`` (and ``where`` matches); return how many."""
         cur = self.dbapi.cursor()
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
+        scope = "".join(f" AND {c} = {self.ph}" for c in where)
+        total = 0
+        for i in range(0, len(values), _CHUNK):
+            chunk = values[i:i + _CHUNK]
             if self.dialect == "sqlite":
-                cur.execute(f"DELETE FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+                cur.execute(f"DELETE FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))}){scope}",
+                            [*chunk, *where.values()])
             else:
-                cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", [chunk])
+                cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s){scope}", [chunk, *where.values()])
+            total += max(cur.rowcount, 0)
+        return total
 
     def _insert(self, table: str, cols: list[str], rows: list[list[Any]]) -> None:
         if not rows:
@@ -302,22 +308,4 @@ class BatchWriter:
 
     def clear_quarantine(self, connector_id: str, stream: str, record_keys: list[str]) -> int:
         """Remove quarantine entries of records that have now been stored; return how many."""
-        cur = self.dbapi.cursor()
-        total = 0
-        for i in range(0, len(record_keys), _CHUNK):
-            chunk = record_keys[i:i + _CHUNK]
-            if self.dialect == "sqlite":
-                cur.execute("DELETE FROM quarantine WHERE connector_id = ? AND stream = ? AND record_key IN "
-                            f"({','.join('?' * len(chunk))})", [connector_id, stream, *chunk])
-            else:
-                cur.execute("DELETE FROM quarantine WHERE connector_id = %s AND stream = %s AND "
-                            "record_key = ANY(%s)", [connector_id, stream, chunk])
-            total += max(cur.rowcount, 0)
-        return total
-
-    def quarantine_count(self, connector_id: str, stream: str) -> int:
-        cur = self.dbapi.cursor()
-        cur.execute(f"SELECT COUNT(*) FROM quarantine WHERE connector_id = {self.ph} AND stream = {self.ph}",
-                    [connector_id, stream])
-        return int(cur.fetchone()[0])
-
+        return self._delete_in("quarantine", "record_key", record_keys, connector_id=connector_id, stream=stream)

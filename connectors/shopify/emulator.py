@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from .emulator_data import Store, dumps, generate, parse_ts, ts
+from .emulator_data import Store, generate, parse_ts, ts
 
 __all__ = ["DEVIATIONS", "Faults", "GraphQLCost", "LeakyBucket", "RequestLog", "ShopifyEmulator", "Write", "main"]
 
