@@ -110,8 +110,8 @@ class Stream:
 class Connector:
     """A connector type. Subclass it, set ``name`` and ``Settings``, implement ``streams`` and ``check``.
 
-    Optional capabilities are declared by defining methods: ``push_inventory(levels)``,
-    ``send_message(message)``, ``create_order(order)``.
+    Optional capabilities are declared by defining methods: ``push_inventory(updates)``,
+    ``send_message(message)``, ``create_order(order)``; ``core/capabilities.py`` gives their shapes.
     """
 
     name: ClassVar[str]
