@@ -1,0 +1,213 @@
+"""A local Square Connect v2 API for tests and benchmarks: till locations, catalog, stock, orders, customers.
+
+Run ``python -m storesync.connectors.pos.emulator --orders 10000`` (prints the base URL, the token and a
+plugins.toml snippet), or in tests::
+
+    with SquareEmulator(orders=500, seed=1, token="sq_test", rate_limit=None) as pos:
+        httpx.get(f"{pos.base_url}/v2/locations", headers={"Authorization": f"Bearer {pos.token}"})
+
+What it reproduces: bearer auth (401 ``UNAUTHORIZED``), error bodies ``{"errors": [{category, code, detail,
+field}]}``, 429 ``RATE_LIMITED`` from a token bucket (no ``Retry-After``, as Square), ``GET /v2/locations``,
+``GET /v2/catalog/list`` and ``GET /v2/customers`` (``?cursor=``), ``POST /v2/catalog/search``,
+``/v2/inventory/counts/batch-retrieve``, ``/v2/orders/search``, ``/v2/orders/batch-retrieve`` and
+``/v2/customers/search`` (``"cursor"`` in the body with the original query resent), and
+``/v2/inventory/changes/batch-create`` (PHYSICAL_COUNT and ADJUSTMENT into a ledger; counts derived as Square
+derives them; idempotency keys honoured; occurred_at may not be in the future or older than 24 hours). Seeded
+faults (5xx, truncated bodies, slow replies) and the rate limit are attributes tests may change while it runs; the
+Python hooks (``touch``, ``sell``) never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Iterable
+from http.server import ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from ..shopify.emulator import Faults, LeakyBucket, RequestLog, Write, _Handler, _Reply
+from .emulator_api import Api, ApiError
+from .emulator_data import SquareStore, generate
+
+__all__ = ["DEVIATIONS", "Faults", "LeakyBucket", "RequestLog", "SquareEmulator", "Write", "main"]
+
+DEVIATIONS = """\
+- Customers come back in creation order (Square's DEFAULT sort is unspecified); only the updated_at filter of
+  SearchCustomers is understood, and SearchOrders understands state_filter and date_time_filter.updated_at only.
+- SearchCatalogObjects takes object_types, begin_time and include_deleted_objects, not query; objects in id order.
+- Inventory takes PHYSICAL_COUNT and ADJUSTMENT, not TRANSFER; quantities are whole numbers in the seed data.
+- Orders never change stock after seeding unless a test calls `sell`; a 2xx write is logged in `writes`.
+- The rate limit is a token bucket of `size` requests refilled at `rate` per second (Square publishes none).
+"""
+
+UNAUTHORIZED = {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED",
+                            "detail": "This request could not be authorized."}]}
+RATE_LIMITED = {"errors": [{"category": "RATE_LIMIT_ERROR", "code": "RATE_LIMITED",
+                            "detail": "The request was rate limited."}]}
+SERVER_ERRORS = {500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}
+WRITES = frozenset({"/v2/inventory/changes/batch-create"})
+
+
+def _reply(status: int, payload: Any) -> _Reply:
+    return _Reply(status, payload if isinstance(payload, bytes) else orjson.dumps(payload))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class SquareEmulator:
+    """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
+
+    def __init__(self, orders: int = 1000, seed: int = 0, token: str = "sq_emulator_token",
+                 rate_limit: LeakyBucket | None = None, faults: Faults | None = None, customers: int | None = None,
+                 items: int | None = None, locations: int = 4, port: int = 0,
+                 store: SquareStore | None = None) -> None:
+        self.store = store or generate(seed=seed, orders=orders, customers=customers, items=items,
+                                       locations=locations)
+        self.token = token
+        self.rate_limit = rate_limit
+        self.faults = faults or Faults(seed=seed)
+        self.writes: list[Write] = []
+        self.requests = RequestLog()
+        self.api = Api(self.store)
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._connections: set = set()
+
+    # -- lifecycle
+    def start(self) -> SquareEmulator:
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.emulator = self  # type: ignore[attr-defined]
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="square-emulator",
+                         daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            for sock in list(self._connections):  # end keep-alive connections so clients see the server go
+                try:
+                    sock.shutdown(2)
+                except OSError:
+                    pass
+            self._server = None
+
+    def __enter__(self) -> SquareEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def plugins_toml(self, connector_id: str = "tills", token_env: str = "SQUARE_TOKEN") -> str:
+        """A ready ``[connectors.<id>]`` table pointing at this emulator."""
+        return (f'[connectors.{connector_id}]\ntype = "square"\nbase_url = "{self.base_url}"\n'
+                f'access_token = "${{{token_env}}}"\n')
+
+    # -- test hooks (never faulted, never rate limited, not logged as writes)
+    def touch(self, kind: str, key: str, **changes: Any) -> str:
+        """Change an order, customer or catalog item now (``kind``: orders, customers, catalog)."""
+        return self.store.touch(kind, key, **changes)
+
+    def sell(self, variation: str, location: str, quantity: int = 1) -> None:
+        """A till sale now: IN_STOCK -> SOLD in the ledger."""
+        self.store.sell(variation, location, quantity)
+
+    def in_stock(self, variation: str, location: str) -> int:
+        """The derived IN_STOCK count of a (variation, location)."""
+        return int(self.store.ledger.current((variation, location, "IN_STOCK")))
+
+    # -- request handling
+    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:
+        """(reply, truncate, delay) for one request."""
+        split = urlsplit(raw_path)
+        self.requests.add(split.path)
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return _reply(401, UNAUTHORIZED), False, 0.0
+        if self.rate_limit is not None and not self.rate_limit.take()[0]:
+            return _reply(429, RATE_LIMITED), False, 0.0
+        faults = self.faults
+        error, truncate, slow = faults.draw() if faults is not None else (None, False, False)
+        delay = faults.slow_seconds if slow and faults is not None else 0.0
+        if error == 502:
+            return _Reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                          (("Content-Type", "text/html"),)), False, delay
+        if error is not None:
+            return _reply(error, {"errors": [{"category": "API_ERROR", "code": SERVER_ERRORS[error],
+                                              "detail": "An internal error occurred."}]}), False, delay
+        try:
+            payload = orjson.loads(body) if body else {}
+            if not isinstance(payload, dict):
+                raise ApiError(400, "EXPECTED_JSON_BODY", "The request body must be a JSON object.")
+            reply = _reply(200, self._route(method, split.path, dict(parse_qsl(split.query)), payload))
+            if method == "POST" and split.path in WRITES:
+                self.writes.append(Write(method, split.path, payload))
+        except orjson.JSONDecodeError:
+            reply = _reply(400, ApiError(400, "EXPECTED_JSON_BODY", "The request body is not valid JSON.").payload)
+        except ApiError as exc:
+            reply = _reply(exc.status, exc.payload)
+        return reply, truncate, delay
+
+    def _route(self, method: str, path: str, params: dict, body: dict) -> bytes:
+        api = self.api
+        routes = {
+            ("GET", "/v2/locations"): lambda: api.locations(),
+            ("GET", "/v2/catalog/list"): lambda: api.catalog_list(params),
+            ("GET", "/v2/customers"): lambda: api.customers_list(params),
+            ("POST", "/v2/catalog/search"): lambda: api.catalog_search(body),
+            ("POST", "/v2/inventory/counts/batch-retrieve"): lambda: api.counts(body),
+            ("POST", "/v2/inventory/changes/batch-create"): lambda: api.change_inventory(body),
+            ("POST", "/v2/orders/search"): lambda: api.orders_search(body),
+            ("POST", "/v2/orders/batch-retrieve"): lambda: api.orders_batch_retrieve(body),
+            ("POST", "/v2/customers/search"): lambda: api.customers_search(body),
+        }
+        route = routes.get((method, path))
+        if route is None:
+            raise ApiError(404, "NOT_FOUND", f"{method} {path} is not an endpoint of this emulator.")
+        return route()
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m storesync.connectors.pos.emulator",
+                                     description="Serve a fake Square Connect v2 API on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--token", default="sq_emulator_token")
+    parser.add_argument("--connector-id", default="tills")
+    parser.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
+                        help="answer 429 RATE_LIMITED beyond this many requests per second (0: no limit)")
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--truncate-rate", type=float, default=0.0)
+    parser.add_argument("--slow-rate", type=float, default=0.0)
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    started = time.monotonic()
+    bucket = LeakyBucket(max(1, int(args.rate_limit * 2)), args.rate_limit) if args.rate_limit > 0 else None
+    pos = SquareEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port, rate_limit=bucket,
+                         faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
+    with pos:
+        print(f"Square emulator: {pos.base_url}  token: {pos.token}  ({len(pos.store.orders)} orders, "
+              f"{len(pos.store.locations)} locations, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+              f"\nexport SQUARE_TOKEN={pos.token}\n\n# plugins.toml\n{pos.plugins_toml(args.connector_id)}",
+              flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
