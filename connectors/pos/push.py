@@ -64,7 +64,8 @@ def push_inventory(client: SquareClient, updates: list[StockUpdate], *,
     """Set each update's IN_STOCK quantity; one :class:`PushOutcome` per update, in order.
 
     Square has no compare-and-set. When ``update.expected`` is given, the current count is read first (one batch
-    read for all such updates) and the outcome is ``conflict`` with ``actual`` when it differs. This is
+    read for all such updates): ``applied`` without a write when Square already holds ``quantity``, else
+    ``conflict`` with ``actual`` when it differs from ``expected``. This is
     read-then-write, not atomic: a sale recorded between the read and the count is overwritten by the count.
     Errors that affect every update (credentials, retries exhausted) raise ``FatalSyncError``.
     """
@@ -76,6 +77,9 @@ def push_inventory(client: SquareClient, updates: list[StockUpdate], *,
             continue
         if update.expected is not None:
             actual = current[(update.item_id, update.location_id)]
+            if actual == update.quantity:  # already there (a repeated push): nothing to write
+                outcomes.append(PushOutcome(update, "applied", actual=actual, detail="already at this quantity"))
+                continue
             if actual != update.expected:
                 outcomes.append(PushOutcome(update, "conflict", actual=actual,
                                             detail=f"expected {update.expected}, Square holds {actual}"))
