@@ -482,6 +482,11 @@ class ShopifyEmulator:
         """Bump a record's ``updated_at`` past every earlier stamp (and apply ``changes``); returns the stamp."""
         return self.store.touch(resource, key, **changes)
 
+    @property
+    def adjustment_groups(self) -> int:
+        """How many GraphQL inventory mutations changed stock (an idempotent replay adds none)."""
+        return self._graphql.groups
+
     def set_inventory(self, inventory_item_id: int, location_id: int, available: int) -> dict:
         return self.store.set_available(inventory_item_id, location_id, available)
 
