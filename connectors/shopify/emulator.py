@@ -71,6 +71,7 @@ class LeakyBucket:
     def __init__(self, size: int = 40, leak_rate: float = 2.0) -> None:
         self.size, self.leak_rate = size, leak_rate
         self.level, self._at, self._lock = 0.0, time.monotonic(), threading.Lock()
+        self.refused = 0  # calls answered 429
 
     def _drain(self) -> None:
         now = time.monotonic()
@@ -82,6 +83,7 @@ class LeakyBucket:
         with self._lock:
             self._drain()
             if self.level + 1 > self.size:
+                self.refused += 1
                 return False, self.size
             self.level += 1
             return True, max(1, int(self.level + 0.999))
