@@ -1,4 +1,5 @@
-"""The ``shopify`` connector: reads customers, products, orders, locations and inventory levels (REST 2024-07).
+"""The ``shopify`` connector: reads customers, products, orders, locations and inventory levels (REST 2024-07),
+and writes stock back through GraphQL ``inventorySetQuantities`` with compare-and-set (``push``).
 
 ::
 
@@ -9,6 +10,7 @@
     # base_url = "http://127.0.0.1:8080"     # instead of https://{shop}: the local emulator
     # pacing = true, bucket_size = 40, leak_rate = 2.0   # the plan's REST leaky bucket
     # page_size = 250
+    # push_quantity = "available"             # the quantity push_inventory sets ("available" or "on_hand")
     # [connectors.web.http]                  # timeouts and retries (core.http.HttpSettings)
 
 Incremental streams read ``updated_at_min=<cursor>`` (inclusive; the engine drops the records it already stored
@@ -18,15 +20,17 @@ only once a stream has been read to the end. ``emulator`` holds a local fake of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ...core.capabilities import PushOutcome, StockUpdate
 from ...core.connector import Connector, Stream
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
 from .client import ShopifyClient
+from .push import InventoryPusher
 
 __all__ = ["ShopifyConnector", "ShopifySettings", "storesync_register_connectors"]
 
@@ -47,6 +51,7 @@ class ShopifySettings(BaseModel):
     bucket_size: int = Field(40, ge=1)
     leak_rate: float = Field(2.0, gt=0)
     page_size: int = Field(250, ge=1, le=250)
+    push_quantity: Literal["available", "on_hand"] = "available"
     http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("shop")
@@ -98,6 +103,20 @@ class ShopifyConnector(Connector):
         shop = (data or {}).get("shop") or {}
         domain = shop.get("myshopify_domain") or shop.get("domain") or self.settings.shop
         return f"Shopify shop {shop.get('name', '?')!r} ({domain}), API {self.settings.api_version}"
+
+    def push_inventory(self, updates: Sequence[StockUpdate]) -> list[PushOutcome]:
+        """Set stock through ``inventorySetQuantities``; a stale compare is a ``conflict`` outcome, never forced.
+
+        ``item_id`` is the variant's ``inventory_item_id``, ``location_id`` the Shopify location id (plain ids
+        or ``gid://`` ids). See :mod:`.push` for batching, compare values and idempotency keys.
+        """
+        if not updates:
+            return []
+        with self.client() as client:
+            pusher = InventoryPusher(client.http, api_version=self.settings.api_version,
+                                     quantity_name=self.settings.push_quantity,
+                                     **({"sleep": self.sleep} if self.sleep else {}))
+            return pusher.push(updates)
 
     # -- readers
     def _params(self, cursor: Any, **extra: Any) -> dict[str, Any]:

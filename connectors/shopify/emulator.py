@@ -71,6 +71,7 @@ class LeakyBucket:
     def __init__(self, size: int = 40, leak_rate: float = 2.0) -> None:
         self.size, self.leak_rate = size, leak_rate
         self.level, self._at, self._lock = 0.0, time.monotonic(), threading.Lock()
+        self.refused = 0  # calls answered 429
 
     def _drain(self) -> None:
         now = time.monotonic()
@@ -82,6 +83,7 @@ class LeakyBucket:
         with self._lock:
             self._drain()
             if self.level + 1 > self.size:
+                self.refused += 1
                 return False, self.size
             self.level += 1
             return True, max(1, int(self.level + 0.999))
@@ -481,6 +483,11 @@ class ShopifyEmulator:
     def touch(self, resource: str, key: Any, **changes: Any) -> str:
         """Bump a record's ``updated_at`` past every earlier stamp (and apply ``changes``); returns the stamp."""
         return self.store.touch(resource, key, **changes)
+
+    @property
+    def adjustment_groups(self) -> int:
+        """How many GraphQL inventory mutations changed stock (an idempotent replay adds none)."""
+        return self._graphql.groups
 
     def set_inventory(self, inventory_item_id: int, location_id: int, available: int) -> dict:
         return self.store.set_available(inventory_item_id, location_id, available)

@@ -7,6 +7,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
 
 from e2e_support import explain, parse_json, rows, scalar  # noqa: E402
@@ -127,6 +129,32 @@ def test_paced_sync_under_a_tight_leaky_bucket_loses_nothing(cli, store_url: str
     pages = -(-300 // 5) + -(-len(shop.store.customers) // 5) + -(-len(shop.store.products) // 5)
     assert shop.requests["orders.json"] + shop.requests["customers.json"] + shop.requests["products.json"] \
         <= pages + 2, shop.requests
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pacing", [True, False], ids=["paced", "unpaced"])
+def test_a_standard_plan_bucket_never_fails_the_sync(cli, tmp_path: Path, pacing: bool) -> None:
+    """Shopify's real Standard plan: a bucket of 40 leaking 2 calls/s, and ~70 calls to make.
+
+    Paced, storesync stays under the bucket; unpaced, it runs into 429s and waits out each Retry-After.
+    Either way every record lands and the run succeeds.
+    """
+    web, url = cid(), f"sqlite:///{tmp_path / 'standard.db'}"
+    bucket = LeakyBucket(40, 2.0)
+    with ShopifyEmulator(orders=120, seed=14, token=TOKEN, rate_limit=bucket) as shop:
+        project(tmp_path, url, {web: {"base_url": shop.base_url, "page_size": 5, "pacing": pacing,
+                                      "bucket_size": 40, "leak_rate": 2.0,
+                                      "http": {"max_retries": 10, "retry_budget": 200}}})
+        reports = sync(cli, tmp_path)
+        made = shop.requests.total
+    assert made - bucket.refused > 40, made  # more calls than the bucket holds
+    if pacing:
+        assert bucket.refused <= 2, bucket.refused
+    else:
+        assert bucket.refused > 0
+    for stream, n in expected_counts(shop).items():
+        assert (reports[stream]["inserted"], reports[stream]["quarantined"]) == (n, 0), stream
+    assert_store_matches(url, web, shop)
 
 
 def test_faults_end_in_the_same_store_as_a_clean_run(cli, store_url: str, tmp_path: Path) -> None:
