@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,7 +227,7 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            return _loads(response)
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
             if not response.is_success:
                 return None
@@ -281,6 +282,14 @@ def _last_error(state: tenacity.RetryCallState) -> _Again:
     exc = state.outcome.exception()
     assert isinstance(exc, _Again)
     return exc
+
+
+def _loads(response: httpx.Response) -> Any:
+    """Decode a JSON body: orjson on UTF-8 bytes (several times faster), else httpx's charset-aware decoding."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def _describe(exc: Exception) -> str:
