@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ...core.capabilities import PushOutcome, StockUpdate
 from ...core.connector import Connector, Stream
@@ -68,6 +68,20 @@ class SquareSettings(BaseModel):
     webhook_signature_key: SecretStr | None = None
     notification_url: str | None = Field(None, description="the URL Square posts events to (signed with the body)")
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @field_validator("location_ids")
+    @classmethod
+    def _some_locations(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list) and not [v for v in value if v.strip()]:
+            raise ValueError('location_ids must list at least one location id, or be "all"')
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must start with https:// (or http:// for a local emulator), got {value!r}")
+        return value.rstrip("/")
 
 
 class SquareConnector(Connector):

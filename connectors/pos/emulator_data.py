@@ -99,6 +99,9 @@ class SquareStore:
                 raise KeyError(f"unknown kind {kind!r}; one of orders, customers, catalog")
             record.update(changes)
             record["updated_at"], record["version"] = now, int(record.get("version") or 0) + 1
+            if kind == "catalog" and "is_deleted" in changes:  # deleting an item deletes its variations
+                for variation in record["item_data"]["variations"]:
+                    variation.update(is_deleted=changes["is_deleted"], updated_at=now, version=record["version"])
             if kind == "orders":
                 self.put_order(record)
             elif kind == "customers":

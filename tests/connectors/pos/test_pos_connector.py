@@ -154,7 +154,8 @@ def test_check_names_the_locations(httpx_mock) -> None:
 
 def test_settings_reject_unknown_keys_bad_versions_and_page_sizes() -> None:
     for bad in ({"acess_token": "x"}, {"square_version": "2025-8-20"}, {"customer_page_size": 101},
-                {"order_states": ["PAID"]}, {"location_ids": "some"}):
+                {"order_states": ["PAID"]}, {"location_ids": "some"}, {"location_ids": []},
+                {"base_url": "connect.squareup.com"}):
         with pytest.raises(ValidationError):
             SquareSettings.model_validate({"access_token": TOKEN, **bad})
 

@@ -112,6 +112,9 @@ def test_sync_tills_full_then_incremental(cli, store_url: str, tmp_path: Path) -
     assert third["orders"]["read"] <= 6 and third["locations"]["updated"] == 0
     assert scalar(store_url, "SELECT deleted FROM product WHERE connector_id = 'tills' AND external_id = :i",
                   i=item) in (1, True)
+    deleted_variants = rows(store_url, "SELECT external_id FROM variant WHERE connector_id = 'tills' AND deleted = :t",
+                            t=True)
+    assert {v for (v,) in deleted_variants} == {v["id"] for v in pos.store.items[item]["item_data"]["variations"]}
     assert third_requests <= second_requests + 2 and third_requests * 2 < first_requests, \
         (first_requests, second_requests, third_requests)
     assert_store_matches(store_url, "tills", pos)
