@@ -36,9 +36,10 @@ from .emulator_data import SquareStore, generate
 __all__ = ["DEVIATIONS", "Faults", "LeakyBucket", "RequestLog", "SquareEmulator", "Write", "main"]
 
 DEVIATIONS = """\
-- Customers come back in creation order (Square's DEFAULT sort is unspecified); only the updated_at filter of
-  SearchCustomers is understood, and SearchOrders understands state_filter and date_time_filter.updated_at only.
-- SearchCatalogObjects takes object_types, begin_time and include_deleted_objects, not query; objects in id order.
+- Customers come back in creation order for the DEFAULT sort (Square's is unspecified).
+- SearchOrders understands state_filter and one date_time_filter field; customer_filter and source_filter are
+  ignored. SearchCatalogObjects takes object_types, begin_time, include_deleted_objects and a prefix_query on
+  name only; objects come in id order. /v2/inventory/changes/batch-retrieve is not served.
 - Inventory takes PHYSICAL_COUNT and ADJUSTMENT, not TRANSFER; quantities are whole numbers in the seed data.
 - Orders never change stock after seeding unless a test calls `sell`; a 2xx write is logged in `writes`.
 - The rate limit is a token bucket of `size` requests refilled at `rate` per second (Square publishes none).
@@ -158,6 +159,9 @@ class SquareEmulator:
             reply = _reply(400, ApiError(400, "EXPECTED_JSON_BODY", "The request body is not valid JSON.").payload)
         except ApiError as exc:
             reply = _reply(exc.status, exc.payload)
+        except Exception as exc:  # an emulator bug: answer it, so the client sees what broke  # noqa: BLE001
+            reply = _reply(500, {"errors": [{"category": "API_ERROR", "code": "INTERNAL_SERVER_ERROR",
+                                             "detail": f"emulator bug: {type(exc).__name__}: {exc}"}]})
         return reply, truncate, delay
 
     def _route(self, method: str, path: str, params: dict, body: dict) -> bytes:

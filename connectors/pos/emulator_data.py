@@ -49,10 +49,11 @@ class SquareStore:
         self.items: dict[str, dict] = {}  # ITEM objects, variations nested
         self.variation_item: dict[str, str] = {}
         self.customers: dict[str, bytes] = {}  # in creation order
-        self.customer_meta: dict[str, str] = {}  # id -> updated_at
+        self.customer_meta: dict[str, tuple[str, str]] = {}  # id -> (updated_at, created_at)
         self.customer_ids: list[str] = []
         self.orders: dict[str, bytes] = {}
-        self.order_meta: dict[str, tuple[str, str, str]] = {}  # id -> (updated_at, location_id, state)
+        #: id -> (updated_at, location_id, state, created_at, closed_at or "")
+        self.order_meta: dict[str, tuple[str, str, str, str, str]] = {}
         self.order_index: list[tuple[str, str]] = []  # sorted (updated_at, id)
         self.ledger = Ledger()
         self.clock_ms = ANCHOR_MS
@@ -74,7 +75,7 @@ class SquareStore:
             if record["id"] not in self.customers:
                 self.customer_ids.append(record["id"])
             self.customers[record["id"]] = orjson.dumps(record)
-            self.customer_meta[record["id"]] = record["updated_at"]
+            self.customer_meta[record["id"]] = (record["updated_at"], record["created_at"])
 
     def put_order(self, record: dict) -> None:
         with self.lock:
@@ -82,7 +83,8 @@ class SquareStore:
             if old is not None:
                 del self.order_index[bisect.bisect_left(self.order_index, (old[0], record["id"]))]
             self.orders[record["id"]] = orjson.dumps(record)
-            self.order_meta[record["id"]] = (record["updated_at"], record["location_id"], record["state"])
+            self.order_meta[record["id"]] = (record["updated_at"], record["location_id"], record["state"],
+                                             record["created_at"], record.get("closed_at") or "")
             bisect.insort(self.order_index, (record["updated_at"], record["id"]))
 
     def touch(self, kind: str, key: str, **changes: Any) -> str:

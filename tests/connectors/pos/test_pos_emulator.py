@@ -11,6 +11,7 @@ from decimal import Decimal
 import httpx
 import orjson
 import pytest
+from shared_fixtures import fixture_path
 
 from storesync.connectors.pos.emulator import LeakyBucket, SquareEmulator
 from storesync.connectors.pos.emulator_data import generate
@@ -164,3 +165,44 @@ def test_runs_from_the_command_line_and_prints_a_plugins_toml_snippet() -> None:
     text = "".join(lines)
     assert "Square emulator: http://127.0.0.1:" in text and 'type = "square"' in text
     assert "[connectors.tills]" in text and 'access_token = "${SQUARE_TOKEN}"' in text
+
+
+REQUESTS = {  # each request example of Square's spec -> the endpoint taking it and the response example
+    "SearchOrdersRequest": ("/v2/orders/search", "SearchOrdersResponse"),
+    "SearchCustomersRequest": ("/v2/customers/search", "SearchCustomersResponse"),
+    "SearchCatalogObjectsRequest": ("/v2/catalog/search", "SearchCatalogObjectsResponse"),
+    "BatchRetrieveInventoryCountsRequest": ("/v2/inventory/counts/batch-retrieve",
+                                            "BatchRetrieveInventoryCountsResponse"),
+}
+
+
+def spec(name: str) -> dict:
+    return orjson.loads(fixture_path("square_connect-api-specification", f"{name}.example.json").read_bytes())
+
+
+@pytest.mark.parametrize("request_name", sorted(REQUESTS))
+def test_squares_own_request_examples_are_accepted_and_answered_in_the_documented_shape(pos, request_name) -> None:
+    path, response_name = REQUESTS[request_name]
+    reply = call(pos, path, spec(request_name))
+    assert reply.status_code == 200, reply.text
+    assert set(reply.json()) <= set(spec(response_name)) | {"cursor", "latest_time"}
+
+
+def test_search_filters_of_the_examples_select_what_they_say(pos) -> None:
+    email = next(c["email_address"] for c in map(orjson.loads, pos.store.customers.values()) if "email_address" in c)
+    found = call(pos, "/v2/customers/search", {"query": {"filter": {"email_address": {"fuzzy": email[2:9]}},
+                                                         "sort": {"field": "CREATED_AT", "order": "ASC"}}}).json()
+    assert found["customers"] and all(email[2:9].lower() in c["email_address"].lower() for c in found["customers"])
+    created = [c["created_at"] for c in found["customers"]]
+    assert created == sorted(created)
+    teas = call(pos, "/v2/catalog/search", {"object_types": ["ITEM"], "query": {"prefix_query": {
+        "attribute_name": "name", "attribute_prefix": "jasmine"}}}).json()["objects"]
+    assert teas and all(o["item_data"]["name"].startswith("Jasmine") for o in teas)
+    closed = call(pos, "/v2/orders/search", {"location_ids": pos.store.location_ids[:3], "return_entries": True,
+                                             "query": {"filter": {"state_filter": {"states": ["COMPLETED"]}},
+                                                       "sort": {"sort_field": "CLOSED_AT", "sort_order": "DESC"}},
+                                             "limit": 7}).json()
+    entries = closed["order_entries"]
+    assert len(entries) == 7 and set(entries[0]) == {"order_id", "location_id", "version"}
+    stamps = [pos.store.order_meta[e["order_id"]][4] for e in entries]
+    assert stamps == sorted(stamps, reverse=True)
