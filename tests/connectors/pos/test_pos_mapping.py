@@ -90,7 +90,7 @@ def test_inventory_counts_fold_into_one_level_per_variation_and_location(mapping
     (record,) = level_records([counts[0], reserved, waste])
     level = mapping.stream("inventory").to_model(record)
     assert (level.variant_external_id, level.location_external_id) == ("W62UWFY35CWMYGVWK6TWJDNI", "59TNP9SA8VGDA")
-    assert (level.on_hand, level.committed) == (79, 4)
+    assert (level.on_hand, level.committed, level.available) == (79, 4, 79)
     assert level.attributes["states"] == {"IN_STOCK": "79", "RESERVED_FOR_SALE": "4", "WASTE": "2.5"}
     assert level.as_of == datetime(2016, 11, 17, tzinfo=timezone.utc)  # the latest state's calculated_at
     assert level.external_id == mapping.stream("inventory").key(record)
