@@ -9,7 +9,8 @@ Both sides read the same emulator (same seed, no rate limit, no faults) over loo
   each time); the figure is the orders stream's own time from the run report (process start-up excluded);
 * baseline: one ``httpx.Client`` paging the same search, ``orjson`` decoding, a hand-written function for the
   fields ``mappings/pos.toml`` [orders] fills (money from minor units, states, line quantities), and
-  ``sqlite3.executemany`` upserts of orders and lines. No validation, raw payload, quarantine, cursor or run log.
+  ``sqlite3.executemany`` upserts of orders and lines, in a child process as storesync runs in one (the emulator
+  keeps its own process to itself). No validation, raw payload, quarantine, cursor or run log.
 
 The best of ``--repeat`` runs of each is printed, with the ratio.
 """
@@ -63,18 +64,30 @@ def _row(order: dict[str, Any]) -> tuple:
 
 
 def baseline_run(pos: SquareEmulator, db: Path, page_size: int) -> float:
-    """Seconds for the hand-written pipeline to page, map and upsert every order."""
-    conn = sqlite3.connect(db)
+    """Seconds the hand-written pipeline takes, in a process of its own like storesync (not sharing the GIL)."""
+    spec = {"base_url": pos.base_url, "token": pos.token, "locations": pos.store.location_ids[:10],
+            "db": str(db), "page_size": page_size, "orders": len(pos.store.orders)}
+    proc = subprocess.run([sys.executable, __file__, "--baseline-child", json.dumps(spec)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"baseline failed:\n{proc.stderr[-3000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def baseline_child(spec: dict[str, Any]) -> float:
+    """The hand-written pipeline: page, map and upsert every order; returns its seconds."""
+    conn = sqlite3.connect(spec["db"])
     conn.executescript("""
         CREATE TABLE orders (external_id TEXT PRIMARY KEY, number TEXT, customer TEXT, currency TEXT, total TEXT,
                              status TEXT, created_at TEXT, updated_at TEXT, location TEXT);
         CREATE TABLE order_line (order_id TEXT, uid TEXT, variant TEXT, title TEXT, quantity INTEGER,
                                  unit_price TEXT, PRIMARY KEY (order_id, uid));""")
     started = time.perf_counter()
-    body: dict[str, Any] = {"location_ids": pos.store.location_ids[:10], "limit": page_size, "query": {
+    body: dict[str, Any] = {"location_ids": spec["locations"], "limit": spec["page_size"], "query": {
         "filter": {"state_filter": {"states": ["OPEN", "COMPLETED", "CANCELED"]}},
         "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}}}
-    with httpx.Client(base_url=pos.base_url, headers={"Authorization": f"Bearer {pos.token}"}, timeout=30) as http:
+    with httpx.Client(base_url=spec["base_url"], headers={"Authorization": f"Bearer {spec['token']}"},
+                      timeout=30) as http:
         request = dict(body)
         while True:
             page = orjson.loads(http.post("/v2/orders/search", json=request).raise_for_status().content)
@@ -92,12 +105,15 @@ def baseline_run(pos: SquareEmulator, db: Path, page_size: int) -> float:
                 break
             request = {**body, "cursor": page["cursor"]}
     elapsed = time.perf_counter() - started
-    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == len(pos.store.orders)
+    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == spec["orders"]
     conn.close()
     return elapsed
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--baseline-child":
+        print(baseline_child(json.loads(sys.argv[2])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--page-size", type=int, default=500)
