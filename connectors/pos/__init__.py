@@ -137,14 +137,18 @@ class SquareConnector(Connector):
                 yield from (obj for obj in page if obj.get("type") == "ITEM")
 
     def read_inventory(self, cursor: Any) -> Iterator[dict]:
-        """One folded record per (variation, location) whose counts changed since ``cursor``."""
+        """One folded record per (variation, location) whose counts changed since ``cursor``.
+
+        A full read folds every count in memory (the catalog times the locations, not the history); an
+        incremental one remembers only the changed pairs and re-reads all their states.
+        """
         with self.client() as client:
-            location_ids = self._location_ids(client)
-            changed = list(self._counts(client, location_ids, updated_after=step_back(cursor)))
-            if not cursor:
-                yield from level_records(changed)
+            counts = self._counts(client, self._location_ids(client), updated_after=step_back(cursor))
+            if not cursor:  # every count of every pair: fold them as they are
+                yield from level_records(counts)
                 return
-            yield from self.current_levels(client, {(c["catalog_object_id"], c["location_id"]) for c in changed})
+            changed = {(c["catalog_object_id"], c["location_id"]) for c in counts}
+            yield from self.current_levels(client, changed)
 
     def current_levels(self, client: SquareClient, pairs: set[tuple[str, str]]) -> Iterator[dict]:
         """Whole folded records (every state) of the given (catalog object id, location id) pairs."""
@@ -201,8 +205,10 @@ class SquareConnector(Connector):
     def _locations(self, client: SquareClient) -> list[dict]:
         data = client.get("/v2/locations")
         found = data.get("locations") or []
-        wanted = self.settings.location_ids
-        return found if wanted == "all" else [loc for loc in found if loc.get("id") in set(wanted)]
+        if self.settings.location_ids == "all":
+            return found
+        keep = frozenset(self.settings.location_ids)
+        return [loc for loc in found if loc.get("id") in keep]
 
     def _location_ids(self, client: SquareClient) -> list[str]:
         wanted = self.settings.location_ids
