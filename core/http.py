@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,8 +227,8 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return response.json()
-        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+            return orjson.loads(response.content)  # several times faster than response.json() on large pages
+        except ValueError as exc:  # orjson.JSONDecodeError (a ValueError), invalid UTF-8 included
             if not response.is_success:
                 return None
             raise self._transient(call, f"invalid or truncated JSON body ({len(response.content)} bytes)") from exc
