@@ -227,8 +227,8 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return _loads(response)
-        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+            return orjson.loads(response.content)  # several times faster than response.json() on large pages
+        except ValueError as exc:  # orjson.JSONDecodeError (a ValueError), invalid UTF-8 included
             if not response.is_success:
                 return None
             raise self._transient(call, f"invalid or truncated JSON body ({len(response.content)} bytes)") from exc
@@ -282,14 +282,6 @@ def _last_error(state: tenacity.RetryCallState) -> _Again:
     exc = state.outcome.exception()
     assert isinstance(exc, _Again)
     return exc
-
-
-def _loads(response: httpx.Response) -> Any:
-    """Decode a JSON body: orjson on UTF-8 bytes (several times faster), else httpx's charset-aware decoding."""
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return response.json()
 
 
 def _describe(exc: Exception) -> str:

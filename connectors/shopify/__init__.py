@@ -29,6 +29,7 @@ from ...core.capabilities import PushOutcome, StockUpdate
 from ...core.connector import Connector, Stream
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
+from ...core.prefetch import prefetch
 from .client import ShopifyClient
 from .push import InventoryPusher
 
@@ -128,7 +129,8 @@ class ShopifyConnector(Connector):
     def _lister(self, resource: str, **extra: Any) -> Callable[[Any], Iterator[dict]]:
         def read(cursor: Any) -> Iterator[dict]:
             with self.client() as client:
-                for page in client.pages(resource, self._params(cursor, **extra)):
+                # the next page downloads while this one is mapped and stored
+                for page in prefetch(client.pages(resource, self._params(cursor, **extra))):
                     yield from page
         return read
 
@@ -145,7 +147,7 @@ class ShopifyConnector(Connector):
                    for loc in page]
             for start in range(0, len(ids), LOCATION_BATCH):
                 params = self._params(cursor, location_ids=",".join(ids[start:start + LOCATION_BATCH]))
-                for page in client.pages("inventory_levels", params):
+                for page in prefetch(client.pages("inventory_levels", params)):
                     for level in page:
                         level.setdefault("admin_graphql_api_id", "gid://shopify/InventoryLevel/"
                                          f"{level.get('location_id')}?inventory_item_id={level.get('inventory_item_id')}")

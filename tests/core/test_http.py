@@ -111,13 +111,6 @@ def test_truncated_json_then_good_json(httpx_mock: HTTPXMock, make_client, sleep
     assert len(sleeps) == 1
 
 
-def test_json_in_another_declared_charset_still_decodes(httpx_mock: HTTPXMock, make_client, sleeps):
-    body = '{"name": "茉莉綠茶"}'.encode("utf-16")
-    httpx_mock.add_response(content=body, headers={"Content-Type": "application/json; charset=utf-16"})
-    assert make_client().get_json("/shop.json")[0] == {"name": "茉莉綠茶"}
-    assert sleeps == []
-
-
 @pytest.mark.parametrize("exc", [
     httpx.ConnectError("connection refused"), httpx.ConnectTimeout("connect timed out"),
     httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed connection mid-body"),

@@ -1,0 +1,162 @@
+"""Full and incremental Shopify sync from the emulator into SQLite: storesync against a hand-written pipeline and dlt.
+
+    python bench/bench_shopify.py [--orders 100000] [--no-dlt] [--no-minimal]
+
+dlt comes with the ``bench`` extra: ``pip install -e '.[bench]'``.
+
+The emulator runs in this process (rate limit off); each pipeline runs in a process of its own, one after the
+other, against the same emulator in the same run, so the ratios hold on a noisy shared machine. Peak RSS is each
+pipeline process's own ``ru_maxrss``. Every pipeline reads customers, products (with variants) and orders
+(``status=any``, 250 a page):
+
+* storesync: the real ``storesync sync`` command with the default mapping, validation and store;
+* baseline: the hand-written minimal pipeline (shopify_pipelines.py), with storesync's transform functions
+  (``same``) and with stdlib one-liners (``minimal``);
+* dlt: dlt resources over its REST client with Link-header paging, merge on ``id``, into duckdb.
+
+Then 1% of the orders change in the emulator and storesync syncs again: the requests it made and the orders it
+read show that only the changes were fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "shpat_bench"
+
+
+def run(cmd: list[str]) -> dict:
+    """Run ``cmd``; its wall time, stdout and its own peak RSS in MB.
+
+    The peak is the child's ``VmHWM`` sampled from /proc until it exits. (``ru_maxrss`` would not do: it
+    survives exec, so a child forked from this process, which holds the emulator's data, would report this
+    process's size.)
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "SHOPIFY_TOKEN": TOKEN})
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+
+    def drain(stream, sink):
+        for chunk in iter(lambda: stream.read(65536), b""):
+            sink.append(chunk)
+
+    readers = [threading.Thread(target=drain, args=(proc.stdout, out_chunks)),
+               threading.Thread(target=drain, args=(proc.stderr, err_chunks))]
+    for t in readers:
+        t.start()
+    peak_kb = 0
+    while proc.poll() is None:
+        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    for t in readers:
+        t.join()
+    out, err = b"".join(out_chunks).decode(), b"".join(err_chunks).decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
+    return {"seconds": seconds, "output": out, "rss_mb": peak_kb / 1024}
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The process's peak resident set so far (kB), or 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def storesync_config(work: Path, base_url: str) -> Path:
+    config = work / "plugins.toml"
+    config.write_text(f'[storesync]\ndatabase = "sqlite:///{work / "storesync.db"}"\n\n'
+                      f'[connectors.shop]\ntype = "shopify"\nshop = "bench.myshopify.com"\n'
+                      f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{base_url}"\npacing = false\n'
+                      'streams = ["customers", "products", "orders"]\n', encoding="utf-8")
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--changed", type=float, default=0.01, help="share of orders changed before the re-sync")
+    parser.add_argument("--no-dlt", action="store_true")
+    parser.add_argument("--no-minimal", action="store_true", help="skip the stdlib-transform baseline")
+    args = parser.parse_args()
+
+    from storesync.connectors.shopify.emulator import ShopifyEmulator
+
+    began = time.perf_counter()
+    with ShopifyEmulator(orders=args.orders, seed=args.seed, token=TOKEN, rate_limit=None) as shop, \
+            tempfile.TemporaryDirectory(prefix="storesync-bench-shopify-") as tmp:
+        work = Path(tmp)
+        store = shop.store
+        records = len(store.orders) + len(store.customers) + len(store.products)
+        print(f"emulator: {len(store.orders):,} orders, {len(store.customers):,} customers, "
+              f"{len(store.products):,} products ({len(store.variants):,} variants), built in "
+              f"{time.perf_counter() - began:.1f}s", flush=True)
+        results: dict[str, dict] = {}
+
+        def timed(label: str, cmd: list[str]) -> dict:
+            before = shop.requests.total
+            result = run(cmd)
+            result["requests"] = shop.requests.total - before
+            results[label] = result
+            print(f"  {label:<22} {result['seconds']:7.1f}s  {len(store.orders) / result['seconds']:8,.0f} orders/s  "
+                  f"{records / result['seconds']:8,.0f} records/s  {result['requests']:6,} requests  "
+                  f"peak RSS {result['rss_mb']:6.0f} MB", flush=True)
+            return result
+
+        config = storesync_config(work, shop.base_url)
+        sync = [sys.executable, "-m", "storesync.cli", "--config", str(config), "sync", "--json", "--no-progress"]
+        pipelines = [sys.executable, str(HERE / "shopify_pipelines.py")]
+        timed("storesync", sync)
+        report = {s["stream"]: s for s in json.loads(results["storesync"]["output"])[0]["streams"]}
+        assert report["orders"]["inserted"] == len(store.orders) and report["orders"]["quarantined"] == 0, report
+        timed("baseline (same)", [*pipelines, "baseline", shop.base_url, TOKEN, str(work / "baseline.db")])
+        if not args.no_minimal:
+            timed("baseline (minimal)", [*pipelines, "baseline", shop.base_url, TOKEN, str(work / "minimal.db"),
+                                         "--transforms", "minimal"])
+        if not args.no_dlt:
+            timed("dlt (duckdb)", [*pipelines, "dlt", shop.base_url, TOKEN, str(work / "dlt")])
+
+        changed = random.Random(args.seed).sample(list(store.orders.keys), max(1, int(len(store.orders) *
+                                                                                      args.changed)))
+        for key in changed:
+            shop.touch("orders", key)
+        again = timed("storesync incremental", sync)
+        report = {s["stream"]: s for s in json.loads(again["output"])[0]["streams"]}
+
+    ours = results["storesync"]["seconds"]
+    print("\nratios (records/s, higher is better for storesync):")
+    base = results["baseline (same)"]["seconds"]
+    print(f"  storesync / hand-written baseline (same transforms): {base / ours:.2f}x   (target >= 0.8)")
+    if "baseline (minimal)" in results:
+        print(f"  storesync / hand-written baseline (minimal transforms): "
+              f"{results['baseline (minimal)']['seconds'] / ours:.2f}x")
+    if "dlt (duckdb)" in results:
+        print(f"  storesync / dlt: {results['dlt (duckdb)']['seconds'] / ours:.2f}x   (target >= 5)")
+    print(f"  peak RSS storesync: {results['storesync']['rss_mb']:.0f} MB   (target <= 300)")
+    print(f"incremental after {len(changed):,} orders changed ({100 * args.changed:g}%): "
+          f"{again['requests']} requests, {report['orders']['read']:,} orders read, "
+          f"{report['orders']['updated']:,} updated, {report['orders']['inserted']} inserted, "
+          f"{again['seconds']:.1f}s (full sync: {results['storesync']['requests']:,} requests)")
+
+
+if __name__ == "__main__":
+    main()
