@@ -38,6 +38,7 @@ from ...core.capabilities import PushOutcome, StockUpdate
 from ...core.connector import Connector, Stream
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
+from ...core.prefetch import prefetch
 from . import push, webhooks
 from .client import SquareClient
 from .records import level_records, step_back
@@ -133,7 +134,7 @@ class SquareConnector(Connector):
         if cursor:
             body["begin_time"] = step_back(cursor)
         with self.client() as client:
-            for page in client.post_pages("/v2/catalog/search", "objects", body):
+            for page in prefetch(client.post_pages("/v2/catalog/search", "objects", body)):
                 yield from (obj for obj in page if obj.get("type") == "ITEM")
 
     def read_inventory(self, cursor: Any) -> Iterator[dict]:
@@ -171,7 +172,8 @@ class SquareConnector(Connector):
                     query["filter"]["date_time_filter"] = {"updated_at": {"start_at": str(cursor)}}
                 body = {"location_ids": ids[start:start + ORDER_LOCATION_BATCH], "query": query,
                         "limit": self.settings.order_page_size}
-                for page in client.post_pages("/v2/orders/search", "orders", body):
+                # the next page downloads while this one is mapped and stored
+                for page in prefetch(client.post_pages("/v2/orders/search", "orders", body)):
                     yield from page
 
     def read_customers(self, cursor: Any) -> Iterator[dict]:
@@ -180,7 +182,7 @@ class SquareConnector(Connector):
         if cursor:
             body["query"] = {"filter": {"updated_at": {"start_at": str(cursor)}}}
         with self.client() as client:
-            for page in client.post_pages("/v2/customers/search", "customers", body):
+            for page in prefetch(client.post_pages("/v2/customers/search", "customers", body)):
                 yield from page
 
     # -- capabilities
