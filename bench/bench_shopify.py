@@ -56,17 +56,26 @@ def run(cmd: list[str]) -> dict:
                threading.Thread(target=drain, args=(proc.stderr, err_chunks))]
     for t in readers:
         t.start()
-    peak_kb = 0
-    while proc.poll() is None:
-        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-        time.sleep(0.1)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _vm_hwm_kb(proc.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _pid, status, usage = os.wait4(proc.pid, 0)  # the child's own CPU time (ru_maxrss is not usable, see above)
     seconds = time.perf_counter() - start
-    for t in readers:
+    done.set()
+    for t in (sampler, *readers):
         t.join()
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
     out, err = b"".join(out_chunks).decode(), b"".join(err_chunks).decode()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
-    return {"seconds": seconds, "output": out, "rss_mb": peak_kb / 1024}
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{out[-2000:]}\n{err[-3000:]}")
+    return {"seconds": seconds, "output": out, "rss_mb": peak[0] / 1024, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 def _vm_hwm_kb(pid: int) -> int:
@@ -119,7 +128,7 @@ def main() -> None:
             results[label] = result
             print(f"  {label:<22} {result['seconds']:7.1f}s  {len(store.orders) / result['seconds']:8,.0f} orders/s  "
                   f"{records / result['seconds']:8,.0f} records/s  {result['requests']:6,} requests  "
-                  f"peak RSS {result['rss_mb']:6.0f} MB", flush=True)
+                  f"peak RSS {result['rss_mb']:6.0f} MB  CPU {result['cpu']:6.1f}s", flush=True)
             return result
 
         config = storesync_config(work, shop.base_url)
@@ -152,6 +161,9 @@ def main() -> None:
     if "dlt (duckdb)" in results:
         print(f"  storesync / dlt: {results['dlt (duckdb)']['seconds'] / ours:.2f}x   (target >= 5)")
     print(f"  peak RSS storesync: {results['storesync']['rss_mb']:.0f} MB   (target <= 300)")
+    print(f"  CPU seconds per 1,000 records: storesync {1000 * results['storesync']['cpu'] / records:.2f}, "
+          f"baseline (same) {1000 * results['baseline (same)']['cpu'] / records:.2f}   (load average at the end: "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"incremental after {len(changed):,} orders changed ({100 * args.changed:g}%): "
           f"{again['requests']} requests, {report['orders']['read']:,} orders read, "
           f"{report['orders']['updated']:,} updated, {report['orders']['inserted']} inserted, "

@@ -230,7 +230,8 @@ class SyncEngine:
             if self._veto_hook and self._vetoed(connector, name, model):
                 rep.vetoed += 1
                 return
-            batch.items.append(prepare(Item(model.external_id, model, orjson.dumps(obj, default=str).decode())))
+            raw = orjson.dumps(obj, default=str)
+            batch.items.append(prepare(Item(model.external_id, model, raw.decode()), raw))
             if tracker is not None:
                 tracker.observe(obj)
         elif isinstance(obj, Checkpoint):  # a snapshot: the writer thread saves it later, the stream may mutate it

@@ -201,6 +201,9 @@ class HttpClient:
             raise self._transient(call, _describe(exc)) from exc
         if self._pacer is not None:
             self._pacer.after(response)
+        # httpx links a response and its stream both ways, a cycle only the cyclic GC frees: a long sync then
+        # holds dozens of multi-MB page bodies until a full collection. The body is read; drop the link.
+        response.stream = httpx.ByteStream(b"")
         return response
 
     def _check_status(self, call: _Call, response: httpx.Response) -> None:

@@ -206,7 +206,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA page_size = 16384")  # takes effect on a new database file only
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache for index lookups
+        cur.execute("PRAGMA cache_size = -16384")  # 16 MiB of page cache per connection, for index lookups
         cur.execute("PRAGMA wal_autocheckpoint = 8192")  # checkpoint every ~32 MiB, not every 4 MiB
         cur.close()
 

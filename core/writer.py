@@ -117,10 +117,11 @@ class RowPreparer:
         self.head = [connector_id, stream]
         self.now = _now_param(dialect)
 
-    def __call__(self, item: Item) -> Prepared:
+    def __call__(self, item: Item, raw_bytes: bytes | None = None) -> Prepared:
+        """``raw_bytes``: ``item.raw`` UTF-8 encoded, when the caller has it (saves re-encoding a large payload)."""
         values = self.build(item.model)
         kids = [self.build_child(x) for x in getattr(item.model, self.child_field)] if self.build_child else None
-        digest = hashlib.blake2b((item.raw or "").encode(), digest_size=12)
+        digest = hashlib.blake2b(raw_bytes if raw_bytes is not None else (item.raw or "").encode(), digest_size=12)
         digest.update(orjson.dumps([values, kids], default=str))
         return Prepared(item, [*self.head, item.external_id, digest.hexdigest(), item.raw, self.now, *values], kids)
 

@@ -713,7 +713,12 @@ def main(argv: Iterable[str] | None = None) -> None:
                            faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
     with shop:
         print(f"Shopify emulator: {shop.base_url}  token: {shop.token}  "
-              f"({len(shop.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)",
+              f"({len(shop.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+              f"\n# plugins.toml (then: export SHOPIFY_TOKEN={shop.token}; storesync sync shop)\n"
+              f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
+              f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{shop.base_url}"\n'
+              + ("pacing = false\n" if shop.rate_limit is None else
+                 f"bucket_size = {shop.rate_limit.size}\nleak_rate = {shop.rate_limit.leak_rate:g}\n"),
               flush=True)
         try:
             while True:

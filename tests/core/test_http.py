@@ -300,3 +300,23 @@ def test_secrets_never_reach_logs_or_errors(httpx_mock: HTTPXMock, sleeps, caplo
     for text in texts:
         for secret in (canary, query_secret, "hunter2pass", "sig-CANARY-x9"):
             assert secret not in text, text
+
+
+def test_a_response_is_freed_as_soon_as_the_caller_drops_it(httpx_mock: HTTPXMock, make_client):
+    """No response <-> stream cycle left behind: a long sync must not keep page bodies until a full GC."""
+    import gc
+    import weakref
+
+    httpx_mock.add_response(url=f"{BASE}/big.json", json={"orders": [{"id": i} for i in range(1000)]})
+    client = make_client()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        data, response = client.get_json("big.json")
+        assert len(data["orders"]) == 1000 and response.content  # the body is still there for the caller
+        ref = weakref.ref(response)
+        del data, response
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()
