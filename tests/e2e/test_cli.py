@@ -272,12 +272,11 @@ def test_second_sync_of_a_running_connector_exits_4_at_once(cli, store_url: str,
     finally:
         poll.dispose()
     try:
-        started = time.monotonic()
         second = cli("sync", cid, "--no-progress", cwd=tmp_path, timeout=60)
-        took = time.monotonic() - started
+        # "at once": it gave up while the first still ran, rather than waiting for the lock (no wall-clock
+        # bound: the machine is shared, and start-up alone takes seconds under load)
         assert first.poll() is None, "the first sync must still be running when the second one gives up"
         assert second.returncode == 4, explain(second)
-        assert took < 10, f"the second sync took {took:.1f} s to give up"
         assert f"connector '{cid}' is locked by another run" in second.stderr, second.stderr
         _no_traceback(second)
         out, err = first.communicate(timeout=300)
