@@ -9,7 +9,10 @@ A connector declares a capability by defining the method (``Connector.capabiliti
   raise ``FatalSyncError``.
 - ``create_order(order: Order) -> OrderReceipt``: create the order in the target system exactly once, keyed
   by ``order.external_id`` (look up first, create only when absent).
-- ``send_message(message: OutboundMessage) -> Delivery``: hand one message to the gateway.
+- ``send_message(message: OutboundMessage) -> Delivery``: hand one message to the gateway. A messaging connector
+  may also offer ``message_status(provider_id) -> Delivery`` (read a status back),
+  ``find_message(message, since, exclude) -> Delivery | None`` (did the gateway already take this message? for a
+  send whose answer was lost) and ``consent_changes(since) -> list[ConsentChange]`` (STOP/START replies).
 
 These are plain frozen dataclasses: they cross no process boundary and carry no validation cost.
 """
@@ -17,9 +20,10 @@ These are plain frozen dataclasses: they cross no process boundary and carry no 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["Delivery", "OrderReceipt", "OutboundMessage", "PushOutcome", "StockUpdate"]
+__all__ = ["ConsentChange", "Delivery", "OrderReceipt", "OutboundMessage", "PushOutcome", "StockUpdate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,24 @@ class Delivery:
     """The gateway's answer to ``send_message``: its id for the message and the status it reported.
 
     ``status`` is the provider's own word (``queued``, ``sent``, ``delivered``, ``failed``, ...);
-    ``error_code`` and ``detail`` say why a message failed.
+    ``error_code`` and ``detail`` say why a message failed. ``recipient`` says what a failure means for the
+    person: ``opted_out`` (they replied STOP; record it, never send again) or ``invalid`` (the number cannot take
+    SMS; flag it). ``segments`` is what the gateway bills, when it said.
     """
 
     provider_id: str | None
     status: str
     error_code: int | None = None
     detail: str = ""
+    recipient: Literal["opted_out", "invalid"] | None = None
+    segments: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """A person's phone opted out of (``opted_out=True``) or back into messages, at ``at``, said by ``source``."""
+
+    phone: str
+    opted_out: bool
+    at: datetime
+    source: str
