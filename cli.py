@@ -264,5 +264,11 @@ def print_error(message: str, where: str = "") -> None:
               highlight=False, soft_wrap=True)
 
 
+from .cli_notify import messages, notify  # noqa: E402  (their own module; it imports the helpers above)
+
+cli.add_command(notify)
+cli.add_command(messages)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -80,6 +80,8 @@ class SyncEngine:
         """Sync each connector instance (default: every enabled one); one report per instance."""
         ids = list(connector_ids or self.host.enabled_connectors())
         connectors = [self.host.connector(cid) for cid in ids]  # config errors surface before any work
+        if not connector_ids:  # connectors that only send (an SMS gateway) have nothing to sync
+            connectors = [c for c in connectors if c.streams()]
         plans = [(c, self._select(c, streams)) for c in connectors]
         reports = []
         for connector, selected in plans:
@@ -131,6 +133,8 @@ class SyncEngine:
 
     def _select(self, connector: Connector, only: list[str] | None) -> list[tuple[Stream, StreamMapping]]:
         """The streams to sync with their mappings; unknown names raise ConfigError with a suggestion."""
+        if not only and not connector.streams():  # a connector that only sends (an SMS gateway): nothing to read
+            return []
         mapping = self.host.mapping(connector.id)
         section = self.host.config.connectors[connector.id]
         names = only or section.streams or [s.name for s in connector.streams() if s.name in mapping.streams]

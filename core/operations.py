@@ -19,6 +19,7 @@ from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
 from .plugins import PluginHost, build_plugin_host
 from .progress import SyncProgress
 from .report import RunReport
+from .rules import notification_issues
 from .store import Store
 
 __all__ = ["Session", "read_records"]
@@ -69,6 +70,7 @@ class Session:
         issues = self.host.validate_connectors()
         if not issues:
             issues = self._mapping_issues(list(self.config.connectors))
+        issues += notification_issues(self.config)
         if issues:
             raise ConfigError(issues)
         where = self.config.path or "built-in defaults (no plugins.toml found)"
@@ -79,8 +81,10 @@ class Session:
         issues: list[ConfigIssue] = []
         for cid in connector_ids:
             try:
-                mapping = self.host.mapping(cid)
                 streams = [s.name for s in self.host.connector(cid).streams()]
+                if not streams:  # a connector that only sends needs no mapping
+                    continue
+                mapping = self.host.mapping(cid)
             except ConfigError as exc:
                 issues.extend(exc.issues)
                 continue
@@ -89,8 +93,7 @@ class Session:
 
     def check_mappings(self, connector_ids: list[str] | None) -> list[str]:
         ids = connector_ids or list(self.config.connectors)
-        for cid in ids:
-            self.host.connector(cid)
+        ids = [cid for cid in ids if self.host.connector(cid).streams()]  # senders (SMS) have no mapping
         issues = self._mapping_issues(ids)
         if issues:
             raise MappingError(issues)

@@ -264,3 +264,17 @@ class MessageRow(SQLModel, table=True):
     language: str | None = None
     status: str = Field(default="pending", max_length=24)
     created_at: datetime = Field(sa_type=UtcDateTime)
+    # the outbox (core/outbox.py): which rule and event made it, what the gateway said
+    rule: str | None = Field(default=None, max_length=64)
+    event_id: str | None = Field(default=None, max_length=255, index=True)
+    connector_id: str | None = Field(default=None, max_length=64)
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    error_code: int | None = None
+    detail: str | None = Field(default=None, sa_type=Text)
+    encoding: str | None = Field(default=None, max_length=8)
+    segments: int | None = None
+    attempts: int = 0
+    not_before: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

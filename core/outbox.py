@@ -1,0 +1,270 @@
+"""The outbox: messages are written to the store before any network call, then delivered exactly once.
+
+Life of a message (``message.status``)::
+
+    pending ──claim──> submitting ──gateway answered──> queued / sent / delivered / undelivered / failed ...
+       │                   │ (process died, or the answer was lost)
+       │                   └──next run asks the gateway (find_message)──> its status, or back to pending
+       └──> skipped (opted out, flagged number, no phone, no marketing consent) / expired (older than max_age)
+
+A message's ``idempotency_key`` is ``<rule>:<event id>``, unique in the table, so planning the same event twice
+plans nothing new. Delivery claims a message (``submitting``, committed) before the send and records the answer
+after it; a crash between the two leaves it ``submitting``, and the next run looks it up at the gateway by
+recipient, body and time before deciding to send it: so a message is never sent twice and never lost. A gateway
+without ``find_message`` leaves such a message ``unknown`` for a person to check (never resent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .capabilities import ConsentChange, Delivery, OutboundMessage
+from .connector import Connector
+from .consent import apply_consent, blocked_reason, flag_invalid
+from .errors import SyncError
+from .hookspecs import hookimpl
+from .models import Event
+from .rules import NotificationSettings, Rule, pick_language, quiet_until, render
+from .segments import count_segments
+from .store import Store
+from .tables import MessageRow
+
+__all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_messages", "refresh_statuses"]
+
+MESSAGES = MessageRow.__table__
+#: statuses after which a gateway reports nothing more
+IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    expired: int = 0
+    recovered: int = 0  # in-doubt messages found at the gateway (not resent)
+    requeued: int = 0  # in-doubt messages the gateway never got (sent again)
+    statuses_updated: int = 0
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+# -- planning -----------------------------------------------------------------------------------------------
+
+class RulePlanner:
+    """A ``storesync_event`` listener: turns each event into one outbox row per matching rule.
+
+    Registered on the plugin manager only while ``storesync notify`` fans events out; the rows it plans are
+    written by the caller in the transaction that marks the events dispatched.
+    """
+
+    def __init__(self, conn: Connection, settings: NotificationSettings, *, connector_id: str, timezone: str,
+                 now: datetime) -> None:
+        self.conn, self.settings, self.connector_id = conn, settings, connector_id
+        self.timezone, self.now = timezone, now
+        self.planned: list[dict[str, Any]] = []
+
+    @hookimpl
+    def storesync_event(self, event: Event) -> None:
+        for name, rule in self.settings.rules.items():
+            if rule.enabled and rule.event == event.type:
+                self.planned.append(self._plan(name, rule, event))
+
+    def _plan(self, name: str, rule: Rule, event: Event) -> dict[str, Any]:
+        data = event.data
+        language = pick_language(rule.templates, data.get("language"), self.settings.default_language)
+        body = render(rule.templates[language], data)
+        seg = count_segments(body)
+        phone = data.get("phone")
+        status, detail = "pending", None
+        reason = self._skip_reason(rule, phone, data)
+        if reason:
+            status, detail = "skipped", reason
+        not_before = None
+        if rule.purpose == "marketing" and status == "pending":
+            not_before = quiet_until(self.now, self.settings.quiet_hours, self.timezone)
+        return {"idempotency_key": f"{name}:{event.id}", "person_id": None, "to": phone or "", "body": body,
+                "purpose": rule.purpose, "language": language, "status": status, "created_at": self.now,
+                "rule": name, "event_id": event.id, "connector_id": self.connector_id, "detail": detail,
+                "encoding": seg.encoding, "segments": seg.segments, "attempts": 0, "not_before": not_before,
+                "updated_at": self.now}
+
+    def _skip_reason(self, rule: Rule, phone: str | None, data: dict[str, Any]) -> str | None:
+        if not phone:
+            return "no phone number on the order or its customer"
+        blocked = blocked_reason(self.conn, phone)
+        if blocked:
+            return blocked
+        if rule.purpose == "marketing" and data.get("sms_consent") is not True:
+            return "marketing needs the customer's SMS consent"
+        return None
+
+
+def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert planned messages whose idempotency key is new; return how many were inserted."""
+    if not rows:
+        return 0
+    keys = [r["idempotency_key"] for r in rows]
+    known = {k for (k,) in conn.execute(sa.select(MESSAGES.c.idempotency_key).where(
+        MESSAGES.c.idempotency_key.in_(keys)))}
+    fresh = list({r["idempotency_key"]: r for r in rows if r["idempotency_key"] not in known}.values())
+    if fresh:
+        conn.execute(sa.insert(MESSAGES), fresh)
+    return len(fresh)
+
+
+# -- delivery -----------------------------------------------------------------------------------------------
+
+def deliver(store: Store, connector: Connector, settings: NotificationSettings, *,
+            sleep: Callable[[float], None] = time.sleep, now: Callable[[], datetime] = utcnow) -> DeliveryReport:
+    """Settle in-doubt messages, then send every due pending message of ``connector``, paced."""
+    report = DeliveryReport()
+    max_age = timedelta(hours=settings.max_age_hours)
+    try:
+        _settle_in_doubt(store, connector, report, now)
+        _expire(store, connector.id, now() - max_age, report, now())
+        interval, last = 1.0 / settings.rate_per_second, 0.0
+        for row in _due(store, connector.id, now()):
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                sleep(wait)
+            last = time.monotonic()
+            _send_one(store, connector, row, report, now)
+    except SyncError as exc:
+        report.error = str(exc)
+        raise
+    return report
+
+
+def _due(store: Store, connector_id: str, at: datetime) -> list[Any]:
+    m = MESSAGES.c
+    with store.read() as conn:
+        return conn.execute(sa.select(m.id, m.to, m.body, m.idempotency_key, m.purpose).where(
+            m.status == "pending", m.connector_id == connector_id,
+            sa.or_(m.not_before.is_(None), m.not_before <= at)).order_by(m.id)).all()
+
+
+def _expire(store: Store, connector_id: str, oldest: datetime, report: DeliveryReport, at: datetime) -> None:
+    m = MESSAGES.c
+    with store.write() as w:
+        result = w.conn.execute(sa.update(MESSAGES).where(
+            m.status == "pending", m.connector_id == connector_id, m.created_at < oldest).values(
+            status="expired", detail="not sent within max_age_hours", updated_at=at))
+        report.expired += max(result.rowcount, 0)
+
+
+def _send_one(store: Store, connector: Connector, row: Any, report: DeliveryReport,
+              now: Callable[[], datetime]) -> None:
+    with store.write() as w:
+        reason = blocked_reason(w.conn, row.to)
+        if reason:
+            _update(w.conn, row.id, status="skipped", detail=reason, updated_at=now())
+            report.skipped += 1
+            return
+        claimed = w.conn.execute(sa.update(MESSAGES).where(MESSAGES.c.id == row.id, MESSAGES.c.status == "pending")
+                                 .values(status="submitting", attempts=MESSAGES.c.attempts + 1, claimed_at=now(),
+                                         updated_at=now()))
+        if claimed.rowcount != 1:
+            return
+    delivery = connector.send_message(OutboundMessage(to=row.to, body=row.body, idempotency_key=row.idempotency_key))
+    _record(store, connector.id, row.id, row.to, delivery, now())
+    if delivery.provider_id:
+        report.sent += 1
+    else:
+        report.failed += 1
+
+
+def _record(store: Store, connector_id: str, message_id: int, phone: str, delivery: Delivery, at: datetime) -> None:
+    """Write what the gateway said about one message, and what it means for the recipient."""
+    values: dict[str, Any] = {"status": delivery.status, "error_code": delivery.error_code,
+                              "detail": delivery.detail or None, "updated_at": at}
+    if delivery.provider_id:
+        values.update(provider_id=delivery.provider_id)
+    if delivery.segments:
+        values.update(segments=delivery.segments)
+    with store.write() as w:
+        if delivery.provider_id:
+            w.conn.execute(sa.update(MESSAGES).where(MESSAGES.c.id == message_id, MESSAGES.c.sent_at.is_(None))
+                           .values(sent_at=at))
+        _update(w.conn, message_id, **values)
+        source = f"{connector_id} error {delivery.error_code}: {delivery.detail}"
+        if delivery.recipient == "opted_out":
+            apply_consent(w.conn, ConsentChange(phone, True, at, source))
+        elif delivery.recipient == "invalid":
+            flag_invalid(w.conn, phone, source, at)
+
+
+def _settle_in_doubt(store: Store, connector: Connector, report: DeliveryReport,
+                     now: Callable[[], datetime]) -> None:
+    m = MESSAGES.c
+    with store.read() as conn:
+        rows = conn.execute(sa.select(m.id, m.to, m.body, m.idempotency_key, m.claimed_at).where(
+            m.status == "submitting", m.connector_id == connector.id).order_by(m.id)).all()
+    finder = getattr(connector, "find_message", None)
+    for row in rows:
+        if finder is None:
+            with store.write() as w:
+                _update(w.conn, row.id, status="unknown", updated_at=now(),
+                        detail="the gateway may have taken it before a crash and cannot be asked; not resent")
+            continue
+        with store.read() as conn:
+            taken = {p for (p,) in conn.execute(sa.select(m.provider_id).where(
+                m.to == row.to, m.provider_id.is_not(None)))}
+        message = OutboundMessage(to=row.to, body=row.body, idempotency_key=row.idempotency_key)
+        found = finder(message, row.claimed_at or now(), taken)
+        if found is not None:
+            _record(store, connector.id, row.id, row.to, found, now())
+            report.recovered += 1
+        else:
+            with store.write() as w:
+                _update(w.conn, row.id, status="pending", updated_at=now())
+            report.requeued += 1
+
+
+def refresh_statuses(store: Store, connector: Connector, since: datetime, *,
+                     now: Callable[[], datetime] = utcnow) -> int:
+    """Read back the status of every message still in flight (sent since ``since``); return how many changed."""
+    m = MESSAGES.c
+    reader = getattr(connector, "message_status", None)
+    if reader is None:
+        return 0
+    with store.read() as conn:
+        rows = conn.execute(sa.select(m.id, m.to, m.provider_id, m.status).where(
+            m.connector_id == connector.id, m.provider_id.is_not(None), m.status.in_(IN_FLIGHT),
+            m.sent_at >= since).order_by(m.id)).all()
+    changed = 0
+    for row in rows:
+        delivery = reader(row.provider_id)
+        if delivery.status != row.status:
+            _record(store, connector.id, row.id, row.to, delivery, now())
+            changed += 1
+    return changed
+
+
+def _update(conn: Connection, message_id: int, **values: Any) -> None:
+    conn.execute(sa.update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+
+def list_messages(store: Store, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest messages first, as plain data."""
+    stmt = sa.select(MESSAGES).order_by(MESSAGES.c.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(MESSAGES.c.status == status)
+    with store.read() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
