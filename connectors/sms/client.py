@@ -66,11 +66,14 @@ class TwilioClient:
             params["From"] = sender
         if sent_after:
             params["DateSent>"] = sent_after.isoformat()
-        url: str | None = f"{self._root}/Messages.json"
-        while url:
-            page = self._ok(*self._auth(lambda u=url, p=params: self.http.get_json(u, params=p)))
+        page = self._ok(*self._auth(lambda: self.http.get_json(f"{self._root}/Messages.json", params=params)))
+        while True:
             yield from page.get("messages") or []
-            url, params = page.get("next_page_uri"), {}
+            next_uri = page.get("next_page_uri")
+            if not next_uri:
+                return
+            # the next page's URI carries every filter and the page token: pass no params, they would replace it
+            page = self._ok(*self._auth(lambda u=next_uri: self.http.get_json(u)))
 
     def close(self) -> None:
         self.http.close()
