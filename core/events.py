@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,10 +106,18 @@ def _order_data(conn: Connection, order: Any, lines: list[Any]) -> dict[str, Any
         "sms_consent": customer.get("sms_consent"),
         "customer_name": name, "first_name": first, "last_name": last,
         "order_number": order["number"] or order["external_id"],
-        "total": str(order["total"]) if order["total"] is not None else None, "currency": order["currency"],
+        "total": _money(order["total"]), "currency": order["currency"],
         "items": ", ".join(str(x.title or x.sku) for x in lines if x.title or x.sku),
         "item_count": sum(int(x.quantity or 0) for x in lines), "location": order["location_external_id"],
     }
+
+
+def _money(value: Decimal | None) -> str | None:
+    """``88.00`` whatever scale the database returns (PostgreSQL NUMERIC(24, 8) gives 88.00000000)."""
+    if value is None:
+        return None
+    exact = value.normalize()
+    return f"{exact:.2f}" if exact.as_tuple().exponent >= -2 else f"{exact:f}"
 
 
 def _customer(conn: Connection, connector_id: str, external_id: str | None) -> dict[str, Any]:

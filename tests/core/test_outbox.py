@@ -1,0 +1,204 @@
+"""The outbox on SQLite and PostgreSQL against the Twilio emulator: planning, consent, exactly-once, statuses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storesync.connectors.sms.emulator import TwilioEmulator
+from storesync.core.config import load_config
+from storesync.core.events import record_events
+from storesync.core.models import Customer, Event, Order, OrderLine
+from storesync.core.notifications import run_notify
+from storesync.core.outbox import MESSAGES, list_messages
+from storesync.core.consent import recipients
+from storesync.core.plugins import build_plugin_host
+from storesync.core.store import Store
+from storesync.core.writer import Item
+
+RULES = '''
+[notifications]
+connector = "sms"
+rate_per_second = 100
+quiet_hours = ["00:00", "23:59"]
+[notifications.rules.order_confirmation]
+event = "order.created"
+templates.en = "Hi {first_name}, thanks for order {order_number} ({currency} {total})."
+templates.zh-HK = "{customer_name}你好，已收到你的訂單 {order_number}。"
+[notifications.rules.restock]
+event = "stock.back_in_stock"
+purpose = "marketing"
+templates.en = "{sku_title} is back. Reply STOP to opt out."
+'''
+
+
+@pytest.fixture
+def emu() -> Iterator[TwilioEmulator]:
+    with TwilioEmulator(delivery_seconds=0.1) as emulator:
+        yield emulator
+
+
+class World:
+    def __init__(self, tmp_path: Path, url: str, emu: TwilioEmulator, monkeypatch) -> None:
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", emu.auth_token)
+        path = tmp_path / "plugins.toml"
+        path.write_text(f'[storesync]\ndatabase = "{url}"\ntimezone = "Asia/Hong_Kong"\n\n'
+                        f'{emu.plugins_toml("sms")}\n{RULES}', encoding="utf-8")
+        self.host = build_plugin_host(load_config(path))
+        self.store = Store(url)
+        self.emu = emu
+
+    def customer(self, cid: str, phone: str, language: str, **extra) -> None:
+        with self.store.write() as w:
+            w.upsert("till", "customers", "customer", [Item(cid, Customer(
+                external_id=cid, phone=phone, first_name="Mei", last_name="Wong", language=language, **extra), None)])
+
+    def order(self, oid: str, customer: str, *, age: timedelta = timedelta(minutes=5), phone: str | None = None) -> None:
+        order = Order(external_id=oid, number=f"#{oid}", customer_external_id=customer, currency="HKD",
+                      total=Decimal("88.00"), created_at=datetime.now(UTC) - age, phone=phone,
+                      lines=[OrderLine(sku="TEA", title="Jasmine Tea", quantity=1)])
+        with self.store.write() as w:
+            w.upsert("till", "orders", "order", [Item(oid, order, None)])
+
+    def notify(self, **kwargs):
+        return run_notify(self.host, self.store, sleep=lambda s: None, **kwargs)
+
+    def messages(self) -> list[dict]:
+        return sorted(list_messages(self.store, limit=1000), key=lambda m: m["id"])
+
+
+@pytest.fixture
+def world(tmp_path: Path, store_url: str, emu: TwilioEmulator, monkeypatch) -> Iterator[World]:
+    w = World(tmp_path, store_url, emu, monkeypatch)
+    yield w
+    w.store.close()
+
+
+def wait_delivered(world: World) -> None:
+    deadline = time.monotonic() + 5
+    while world.emu.sends and any(m.status != "delivered" for m in world.emu.sends):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_an_order_sends_one_message_in_the_customers_language_and_reads_its_status_back(world: World) -> None:
+    world.emu.delivery_seconds = 1.0  # the first run reads "queued" back; the second, "delivered"
+    world.customer("C1", "+85291234567", "zh-HK")
+    world.order("1001", "C1")
+    first = world.notify()
+    assert (first.events_new, first.planned, first.delivery.sent, first.exit_code) == (1, 1, 1, 0)
+    (sent,) = world.emu.sends
+    assert (sent.to, sent.body) == ("+85291234567", "Mei Wong你好，已收到你的訂單 #1001。")
+    wait_delivered(world)
+    again = world.notify()
+    assert (again.events_new, again.planned, again.delivery.sent, again.delivery.statuses_updated) == (0, 0, 0, 1)
+    (message,) = world.messages()
+    assert (message["status"], message["provider_id"], message["language"]) == ("delivered", sent.sid, "zh-HK")
+    assert (message["encoding"], message["segments"]) == ("UCS-2", 1)
+    assert message["idempotency_key"] == "order_confirmation:order.created:till:1001"
+    assert len(world.emu.sends) == 1
+
+
+def test_old_orders_are_never_notified(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1", age=timedelta(hours=73))
+    report = world.notify()
+    assert (report.events_new, report.planned, world.emu.sends) == (0, 0, [])
+
+
+def test_a_stop_reply_is_honoured_before_anything_is_sent(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.emu.inbound("+85291234567", "STOP")
+    world.order("1", "C1")
+    report = world.notify()
+    assert report.consent_changes == 1 and world.emu.sends == []
+    (message,) = world.messages()
+    assert message["status"] == "skipped" and message["detail"].startswith("opted out")
+
+
+def test_21610_at_send_records_the_opt_out_for_the_next_message(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.emu.opted_out.add("+85291234567")  # Twilio knows; storesync does not yet
+    world.order("1", "C1")
+    first = world.notify()
+    assert (first.delivery.failed, first.exit_code) == (1, 1)
+    with world.store.read() as conn:
+        (state,) = recipients(conn)
+    assert state["phone"] == "+85291234567" and state["opted_out"] and "21610" in state["reason"]
+    world.order("2", "C1")
+    second = world.notify()
+    assert second.delivery.failed == 0 and world.messages()[1]["status"] == "skipped"
+    assert world.emu.sends == []
+
+
+def test_an_invalid_number_fails_with_the_reason_and_is_flagged(world: World) -> None:
+    world.customer("C1", "+15005550009", "en")
+    world.order("1", "C1")
+    world.notify()
+    (message,) = world.messages()
+    assert (message["status"], message["error_code"]) == ("failed", 21614)
+    assert "not a valid mobile number" in message["detail"]
+    with world.store.read() as conn:
+        assert recipients(conn)[0]["invalid"]
+
+
+def test_an_answer_lost_after_the_gateway_took_the_message_is_not_resent(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1")
+
+    def lose_answer(message) -> None:
+        raise RuntimeError("connection dropped")  # the emulator answers 500 after creating the message
+    world.emu.after_create = lose_answer
+    first = world.notify()
+    assert first.exit_code == 3 and "not idempotent" in first.error
+    assert world.messages()[0]["status"] == "submitting"
+    world.emu.after_create = None
+    second = world.notify()
+    assert (second.delivery.recovered, second.delivery.requeued, second.delivery.sent) == (1, 0, 0)
+    assert len(world.emu.sends) == 1 and world.messages()[0]["provider_id"] == world.emu.sends[0].sid
+
+
+def test_a_send_that_never_reached_the_gateway_is_sent_on_the_next_run(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1")
+
+    def refuse(form) -> None:
+        raise RuntimeError("down")
+    world.emu.before_create = refuse
+    assert world.notify().exit_code == 3 and world.emu.sends == []
+    world.emu.before_create = None
+    second = world.notify()
+    assert (second.delivery.recovered, second.delivery.requeued, second.delivery.sent) == (0, 1, 1)
+    assert len(world.emu.sends) == 1
+    assert world.messages()[0]["attempts"] == 2
+
+
+def test_marketing_needs_consent_and_waits_for_the_end_of_quiet_hours(world: World) -> None:
+    now = datetime.now(UTC)
+    events = [Event(type="stock.back_in_stock", id=f"restock:{i}", occurred_at=now,
+                    data={"phone": phone, "sku_title": "Jasmine Tea", "sms_consent": consent})
+              for i, (phone, consent) in enumerate([("+85291234567", True), ("+85261234567", None)])]
+    with world.store.write() as w:
+        record_events(w.conn, events, now)
+    report = world.notify()
+    assert report.planned == 2 and world.emu.sends == []
+    consented, unasked = world.messages()
+    assert consented["status"] == "pending" and consented["not_before"] is not None  # quiet 00:00-23:59
+    assert unasked["status"] == "skipped" and "consent" in unasked["detail"]
+
+
+def test_dry_run_tells_and_writes_nothing(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1")
+    report = world.notify(dry_run=True)
+    assert [w["body"] for w in report.would_send] == ["Hi Mei, thanks for order #1 (HKD 88.00)."]
+    assert world.messages() == [] and world.emu.sends == []
+    with world.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(MESSAGES)).scalar_one() == 0
+    assert world.notify().delivery.sent == 1
