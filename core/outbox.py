@@ -36,7 +36,8 @@ from .segments import count_segments
 from .store import Store
 from .tables import MessageRow
 
-__all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_messages", "refresh_statuses"]
+__all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_messages", "record_status",
+           "refresh_statuses"]
 
 MESSAGES = MessageRow.__table__
 #: statuses after which a gateway reports nothing more
@@ -252,6 +253,21 @@ def refresh_statuses(store: Store, connector: Connector, since: datetime, *,
             _record(store, connector.id, row.id, row.to, delivery, now())
             changed += 1
     return changed
+
+
+def record_status(store: Store, connector_id: str, provider_id: str, delivery: Delivery) -> bool:
+    """Apply a status a gateway pushed (a verified status callback); return False for an unknown or stale one.
+
+    Callbacks can arrive out of order: a message already in a final status never goes back to an in-flight one.
+    """
+    m = MESSAGES.c
+    with store.read() as conn:
+        row = conn.execute(sa.select(m.id, m.to, m.status).where(
+            m.connector_id == connector_id, m.provider_id == provider_id)).first()
+    if row is None or (row.status not in IN_FLIGHT and delivery.status in IN_FLIGHT):
+        return False
+    _record(store, connector_id, row.id, row.to, delivery, utcnow())
+    return True
 
 
 def _update(conn: Connection, message_id: int, **values: Any) -> None:

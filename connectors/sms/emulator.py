@@ -26,19 +26,18 @@ import base64
 import itertools
 import re
 import secrets
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
+from ...core.loopback import LoopbackServer
 from ...core.segments import count_segments
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, _Handler, _Reply
 from .webhooks import compute_signature, keyword_action
@@ -104,22 +103,17 @@ class EmulatedMessage:
         }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client killed mid-request (the crash tests do it on purpose) is not an emulator error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class TwilioEmulator:
+class TwilioEmulator(LoopbackServer):
     """Messages of one emulated account plus an HTTP server on 127.0.0.1; a context manager."""
+
+    handler_class = _Handler
+    thread_name = "twilio-emulator"
 
     def __init__(self, *, account_sid: str | None = None, auth_token: str | None = None,
                  number: str = "+85230011234", delivery_seconds: float = 0.3, undeliverable: Iterable[str] = (),
                  rate_limit: LeakyBucket | None = None, faults: Faults | None = None, port: int = 0,
                  seed: int = 0) -> None:
+        super().__init__(port)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
         self.number = number
@@ -135,45 +129,18 @@ class TwilioEmulator:
         self.after_create: Callable[[EmulatedMessage], None] | None = None
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set = set()
         self._stop = threading.Event()
 
     # -- lifecycle
     def start(self) -> TwilioEmulator:
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
+        super().start()
         self._stop.clear()
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-emulator",
-                         daemon=True).start()
         threading.Thread(target=self._progress_loop, name="twilio-emulator-dlr", daemon=True).start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            for sock in list(self._connections):
-                try:
-                    sock.shutdown(2)
-                except OSError:
-                    pass
-            self._server = None
-
-    def __enter__(self) -> TwilioEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().stop()
 
     def plugins_toml(self, connector_id: str = "sms", token_env: str = "TWILIO_AUTH_TOKEN") -> str:
         """A ready ``[connectors.<id>]`` table pointing at this emulator."""
@@ -361,15 +328,9 @@ def main(argv: Iterable[str] | None = None) -> None:
     bucket = LeakyBucket(max(1, int(args.rate_limit * 2)), args.rate_limit) if args.rate_limit > 0 else None
     sms = TwilioEmulator(number=args.number, delivery_seconds=args.delivery_seconds, rate_limit=bucket,
                          faults=Faults(args.fault_rate, seed=args.seed), port=args.port, seed=args.seed)
-    with sms:
-        print(f"Twilio emulator: {sms.base_url}  account: {sms.account_sid}  (Ctrl-C to stop)\n"
-              f"\nexport TWILIO_AUTH_TOKEN={sms.auth_token}\n\n# plugins.toml\n{sms.plugins_toml(args.connector_id)}",
-              flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    sms.serve_until_interrupted(
+        lambda: f"Twilio emulator: {sms.base_url}  account: {sms.account_sid}  (Ctrl-C to stop)\n"
+                f"\nexport TWILIO_AUTH_TOKEN={sms.auth_token}\n\n# plugins.toml\n{sms.plugins_toml(args.connector_id)}")
 
 
 if __name__ == "__main__":

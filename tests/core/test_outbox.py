@@ -202,3 +202,22 @@ def test_dry_run_tells_and_writes_nothing(world: World) -> None:
     with world.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(MESSAGES)).scalar_one() == 0
     assert world.notify().delivery.sent == 1
+
+
+def test_a_status_callback_arriving_late_does_not_undo_delivered(world: World) -> None:
+    from storesync.connectors.sms.webhooks import parse_status_callback
+    from storesync.core.capabilities import Delivery
+    from storesync.core.outbox import record_status
+
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1")
+    world.notify()
+    sid = world.emu.sends[0].sid
+
+    def callback(status: str) -> bool:
+        cb = parse_status_callback({"MessageSid": sid, "MessageStatus": status})
+        return record_status(world.store, "sms", cb.message_sid, Delivery(cb.message_sid, cb.status))
+    assert callback("delivered")
+    assert not callback("sent")  # out of order: ignored
+    assert world.messages()[0]["status"] == "delivered"
+    assert not record_status(world.store, "sms", "SM-unknown", Delivery("SM-unknown", "delivered"))
