@@ -90,6 +90,18 @@ def run_notify(host: PluginHost, store: Store, *, dry_run: bool = False,
     settings = load_rules(host.config)
     connector = sending_connector(host, settings)
     report = NotifyReport(connector_id=connector.id, dry_run=dry_run)
+    try:
+        _run(host, store, connector, settings, report, sleep)
+    finally:
+        close = getattr(connector, "close", None)
+        if callable(close):
+            close()
+    return report
+
+
+def _run(host: PluginHost, store: Store, connector: Connector, settings: NotificationSettings,
+         report: NotifyReport, sleep: Callable[[float], None]) -> None:
+    dry_run = report.dry_run
     with connector_lock(store, f"notify-{connector.id}"):
         now = utcnow()
         since = now - timedelta(hours=settings.max_age_hours)
@@ -102,7 +114,6 @@ def run_notify(host: PluginHost, store: Store, *, dry_run: bool = False,
                 report.delivery.statuses_updated = refresh_statuses(store, connector, since)
         except SyncError as exc:
             report.error = str(exc)
-    return report
 
 
 def _plan(host: PluginHost, store: Store, connector: Connector, settings: NotificationSettings,

@@ -97,6 +97,19 @@ class TwilioConnector(Connector):
     #: tests may hand in an ``httpx.MockTransport`` and a no-op sleep
     transport: Any = None
     sleep: Callable[[float], None] | None = None
+    _open: TwilioClient | None = None
+
+    def api(self) -> TwilioClient:
+        """The client the capabilities share, opened on first use (a TLS context costs ~70 ms to build)."""
+        if self._open is None:
+            self._open = self.client()
+        return self._open
+
+    def close(self) -> None:
+        """Close the shared client (``storesync notify`` calls it when done)."""
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
     def client(self) -> TwilioClient:
         """A fresh client (close it, or use it as a context manager)."""
@@ -122,25 +135,22 @@ class TwilioConnector(Connector):
 
     def send_message(self, message: OutboundMessage) -> Delivery:
         """Create the message; a refusal for this message alone (bad number, opted out) is a failed Delivery."""
-        with self.client() as client:
-            try:
-                return _delivery(client.create_message(self._form(message)))
-            except TwilioError as exc:
-                return _refusal(exc)
+        try:
+            return _delivery(self.api().create_message(self._form(message)))
+        except TwilioError as exc:
+            return _refusal(exc)
 
     def message_status(self, provider_id: str) -> Delivery:
         """The status Twilio holds now for the message ``provider_id``."""
-        with self.client() as client:
-            return _delivery(client.fetch_message(provider_id))
+        return _delivery(self.api().fetch_message(provider_id))
 
     def find_message(self, message: OutboundMessage, since: datetime, exclude: set[str]) -> Delivery | None:
         """The message Twilio created for ``message`` since ``since`` (same To and Body, not in ``exclude``)."""
-        with self.client() as client:
-            for found in client.list_messages(to=message.to, sent_after=(since - timedelta(days=1)).date()):
-                if (found.get("body") == message.body and found.get("sid") not in exclude
-                        and found.get("direction", "outbound-api").startswith("outbound")
-                        and _when(found.get("date_created")) >= since - timedelta(minutes=5)):
-                    return _delivery(found)
+        for found in self.api().list_messages(to=message.to, sent_after=(since - timedelta(days=1)).date()):
+            if (found.get("body") == message.body and found.get("sid") not in exclude
+                    and found.get("direction", "outbound-api").startswith("outbound")
+                    and _when(found.get("date_created")) >= since - timedelta(minutes=5)):
+                return _delivery(found)
         return None
 
     def consent_changes(self, since: datetime) -> list[ConsentChange]:
@@ -149,12 +159,11 @@ class TwilioConnector(Connector):
         if sender is None:  # a messaging service has many numbers; its opt-outs surface as 21610 on send
             return []
         changes = []
-        with self.client() as client:
-            for found in client.list_messages(to=sender, sent_after=since.date()):
-                action = keyword_action(found.get("body") or "")
-                at = _when(found.get("date_sent") or found.get("date_created"))
-                if found.get("direction") == "inbound" and action in ("opt_out", "opt_in") and at >= since:
-                    changes.append(ConsentChange(found["from"], action == "opt_out", at, f"twilio {found['sid']}"))
+        for found in self.api().list_messages(to=sender, sent_after=since.date()):
+            action = keyword_action(found.get("body") or "")
+            at = _when(found.get("date_sent") or found.get("date_created"))
+            if found.get("direction") == "inbound" and action in ("opt_out", "opt_in") and at >= since:
+                changes.append(ConsentChange(found["from"], action == "opt_out", at, f"twilio {found['sid']}"))
         return sorted(changes, key=lambda c: c.at)
 
     def _form(self, message: OutboundMessage) -> dict[str, str]:
