@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from storesync.connectors.sms import TwilioConnector
 from storesync.connectors.sms.emulator import TwilioEmulator
 from storesync.core.config import load_config
 from storesync.core.events import record_events
@@ -47,6 +48,7 @@ def emu() -> Iterator[TwilioEmulator]:
 class World:
     def __init__(self, tmp_path: Path, url: str, emu: TwilioEmulator, monkeypatch) -> None:
         monkeypatch.setenv("TWILIO_AUTH_TOKEN", emu.auth_token)
+        monkeypatch.setattr(TwilioConnector, "sleep", staticmethod(lambda seconds: None))  # no backoff waits
         path = tmp_path / "plugins.toml"
         path.write_text(f'[storesync]\ndatabase = "{url}"\ntimezone = "Asia/Hong_Kong"\n\n'
                         f'{emu.plugins_toml("sms")}\n{RULES}', encoding="utf-8")
@@ -221,3 +223,24 @@ def test_a_status_callback_arriving_late_does_not_undo_delivered(world: World) -
     assert not callback("sent")  # out of order: ignored
     assert world.messages()[0]["status"] == "delivered"
     assert not record_status(world.store, "sms", "SM-unknown", Delivery("SM-unknown", "delivered"))
+
+
+def test_faults_and_cut_answers_never_send_a_message_twice(world: World) -> None:
+    """5xx before the gateway acts, and answers cut off after it acted: runs fail, and the next settles them."""
+    from storesync.connectors.shopify.emulator import Faults
+
+    world.emu.faults = Faults(error_rate=0.25, truncate_rate=0.25, seed=7)
+    for i in range(12):
+        world.customer(f"C{i}", f"+8529100{i:04d}", "en")
+        world.order(str(i), f"C{i}")
+    runs, failed_runs = 0, 0
+    while runs < 40:
+        runs += 1
+        report = world.notify()
+        failed_runs += report.exit_code == 3
+        if report.exit_code == 0 and all(m["provider_id"] for m in world.messages()):
+            break
+    sends = [(m.to, m.body) for m in world.emu.sends]
+    assert len(sends) == len(set(sends)) == 12, (runs, failed_runs)
+    assert failed_runs >= 1  # the faults really hit sends
+    assert {m["provider_id"] for m in world.messages()} == {m.sid for m in world.emu.sends}
