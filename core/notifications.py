@@ -7,7 +7,7 @@ One run, under a lock of its own (``notify-<connector>``), in this order:
 3. every event not fanned out yet goes through the ``storesync_event`` hook, where ``RulePlanner`` listens; the
    messages it plans and the events' dispatched mark commit in one transaction (no event is planned twice);
 4. the outbox delivers (``core/outbox.py``): in-doubt messages settled first, then every due message, paced;
-5. statuses of messages still in flight are read back from the gateway.
+5. statuses of messages sent by earlier runs and still in flight are read back from the gateway.
 
 ``dry_run`` does steps 2 and 3 in a transaction it rolls back, calls no gateway and tells what would be sent.
 """
@@ -111,7 +111,7 @@ def _run(host: PluginHost, store: Store, connector: Connector, settings: Notific
             _plan(host, store, connector, settings, report, now, since)
             if not dry_run:
                 report.delivery = deliver(store, connector, settings, sleep=sleep)
-                report.delivery.statuses_updated = refresh_statuses(store, connector, since)
+                report.delivery.statuses_updated = refresh_statuses(store, connector, since, now)
         except SyncError as exc:
             report.error = str(exc)
 

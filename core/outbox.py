@@ -235,9 +235,13 @@ def _settle_in_doubt(store: Store, connector: Connector, report: DeliveryReport,
             report.requeued += 1
 
 
-def refresh_statuses(store: Store, connector: Connector, since: datetime, *,
+def refresh_statuses(store: Store, connector: Connector, since: datetime, before: datetime, *,
                      now: Callable[[], datetime] = utcnow) -> int:
-    """Read back the status of every message still in flight (sent since ``since``); return how many changed."""
+    """Read back the status of every message still in flight, sent between ``since`` and ``before``.
+
+    ``before`` is the start of this run: a message sent a moment ago is still queued, so reading it back now
+    would cost a request per message for nothing; the next run reads it. Returns how many changed.
+    """
     m = MESSAGES.c
     reader = getattr(connector, "message_status", None)
     if reader is None:
@@ -245,7 +249,7 @@ def refresh_statuses(store: Store, connector: Connector, since: datetime, *,
     with store.read() as conn:
         rows = conn.execute(sa.select(m.id, m.to, m.provider_id, m.status).where(
             m.connector_id == connector.id, m.provider_id.is_not(None), m.status.in_(IN_FLIGHT),
-            m.sent_at >= since).order_by(m.id)).all()
+            m.sent_at >= since, m.sent_at < before).order_by(m.id)).all()
     changed = 0
     for row in rows:
         delivery = reader(row.provider_id)
