@@ -244,3 +244,28 @@ def test_faults_and_cut_answers_never_send_a_message_twice(world: World) -> None
     assert len(sends) == len(set(sends)) == 12, (runs, failed_runs)
     assert failed_runs >= 1  # the faults really hit sends
     assert {m["provider_id"] for m in world.messages()} == {m.sid for m in world.emu.sends}
+
+
+def test_who_gets_what_from_an_order(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    world.customer("C2", "+85261234567", "en")
+    world.order("1", "C1", phone="+85251234567")  # the order's own phone wins over the customer's
+    world.order("2", "missing-customer")           # no phone anywhere: skipped with the reason
+    cancelled = Order(external_id="3", number="#3", customer_external_id="C2", currency="HKD", status="cancelled",
+                      created_at=datetime.now(UTC))
+    with world.store.write() as w:
+        w.upsert("till", "orders", "order", [Item("3", cancelled, None)])
+    report = world.notify()
+    assert (report.events_new, report.delivery.sent) == (2, 1)
+    assert [m.to for m in world.emu.sends] == ["+85251234567"]
+    skipped = [m for m in world.messages() if m["status"] == "skipped"]
+    assert [m["detail"] for m in skipped] == ["no phone number on the order or its customer"]
+
+
+def test_a_second_notify_run_waits_for_the_first(world: World) -> None:
+    from storesync.core.errors import LockedError
+    from storesync.core.lock import connector_lock
+
+    with connector_lock(world.store, "notify-sms"), pytest.raises(LockedError) as caught:
+        world.notify()
+    assert caught.value.exit_code == 4
