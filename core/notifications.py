@@ -29,7 +29,15 @@ from .consent import apply_consent
 from .errors import EXIT_CONNECTOR, ConfigError, ConfigIssue, SyncError
 from .events import derive_order_events, mark_dispatched, record_events, undispatched
 from .lock import connector_lock
-from .outbox import DeliveryReport, RulePlanner, deliver, insert_messages, refresh_statuses, utcnow
+from .outbox import (
+    DeliveryReport,
+    RulePlanner,
+    deliver,
+    insert_messages,
+    refresh_statuses,
+    upgrade_schema,
+    utcnow,
+)
 from .plugins import PluginHost
 from .rules import NotificationSettings, load_rules
 from .store import Store
@@ -89,6 +97,7 @@ def run_notify(host: PluginHost, store: Store, *, dry_run: bool = False,
     """One notify run (see the module docstring)."""
     settings = load_rules(host.config)
     connector = sending_connector(host, settings)
+    upgrade_schema(store)
     report = NotifyReport(connector_id=connector.id, dry_run=dry_run)
     try:
         _run(host, store, connector, settings, report, sleep)

@@ -37,7 +37,7 @@ from .store import Store
 from .tables import MessageRow
 
 __all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_messages", "record_status",
-           "refresh_statuses"]
+           "refresh_statuses", "upgrade_schema"]
 
 MESSAGES = MessageRow.__table__
 #: statuses after which a gateway reports nothing more
@@ -61,6 +61,21 @@ class DeliveryReport:
     statuses_updated: int = 0
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+
+
+def upgrade_schema(store: Store) -> list[str]:
+    """Add the outbox columns to a ``message`` table made by an earlier storesync (no migrations before 1.0).
+
+    Returns the columns added. Every added column is nullable or has a default, so old rows stay valid.
+    """
+    present = {c["name"] for c in sa.inspect(store.engine).get_columns("message")}
+    missing = [c for c in MESSAGES.columns if c.name not in present]
+    with store.engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=store.engine.dialect)
+            default = " DEFAULT 0" if column.name == "attempts" else ""
+            conn.exec_driver_sql(f'ALTER TABLE message ADD COLUMN "{column.name}" {kind}{default}')
+    return [c.name for c in missing]
 
 
 # -- planning -----------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from storesync.core.outbox import MESSAGES, list_messages
 from storesync.core.consent import recipients
 from storesync.core.plugins import build_plugin_host
 from storesync.core.store import Store
+from storesync.core.tables import UtcDateTime
 from storesync.core.writer import Item
 
 RULES = '''
@@ -269,3 +270,31 @@ def test_a_second_notify_run_waits_for_the_first(world: World) -> None:
     with connector_lock(world.store, "notify-sms"), pytest.raises(LockedError) as caught:
         world.notify()
     assert caught.value.exit_code == 4
+
+
+def test_a_message_table_from_an_earlier_version_gains_the_outbox_columns(tmp_path: Path, store_url: str,
+                                                                          emu: TwilioEmulator, monkeypatch) -> None:
+    from storesync.core.outbox import upgrade_schema
+
+    old = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    earlier = sa.Table("message", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                       sa.Column("idempotency_key", sa.String(255), unique=True), sa.Column("person_id", sa.Integer),
+                       sa.Column("to", sa.String(32)), sa.Column("body", sa.Text), sa.Column("purpose", sa.String(16)),
+                       sa.Column("language", sa.String), sa.Column("status", sa.String(24)),
+                       sa.Column("created_at", UtcDateTime()))
+    with old.begin() as conn:
+        earlier.create(conn)
+        conn.execute(sa.insert(earlier).values(idempotency_key="old:1", to="+85291234567", body="hi",
+                                               purpose="transactional", status="sent",
+                                               created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+    old.dispose()
+    world = World(tmp_path, store_url, emu, monkeypatch)
+    try:
+        assert {"provider_id", "segments", "attempts", "claimed_at"} <= set(upgrade_schema(world.store))
+        assert upgrade_schema(world.store) == []
+        world.customer("C1", "+85261234567", "en")
+        world.order("1", "C1")
+        assert world.notify().delivery.sent == 1
+        assert [m["idempotency_key"] for m in world.messages()][0] == "old:1"
+    finally:
+        world.store.close()
