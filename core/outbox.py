@@ -297,6 +297,7 @@ def _update(conn: Connection, message_id: int, **values: Any) -> None:
 
 def list_messages(store: Store, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The newest messages first, as plain data."""
+    upgrade_schema(store)
     stmt = sa.select(MESSAGES).order_by(MESSAGES.c.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(MESSAGES.c.status == status)
