@@ -6,7 +6,16 @@ the errors. Everything else lives in ``storesync.core`` and may change between r
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .core.connector import Checkpoint, Connector, ConnectorContext, EmptySettings, Invalid, Stream, Tombstone
+from .core.connector import (
+    Checkpoint,
+    Connector,
+    ConnectorContext,
+    EmptySettings,
+    Invalid,
+    RawPage,
+    Stream,
+    Tombstone,
+)
 from .core.errors import (
     ConfigError,
     FatalSyncError,
@@ -49,6 +58,7 @@ __all__ = [
     "Event",
     "FatalSyncError",
     "Invalid",
+    "RawPage",
     "InventoryLevel",
     "Location",
     "LockedError",
