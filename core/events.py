@@ -73,17 +73,21 @@ def mark_dispatched(conn: Connection, event_ids: list[str], now: datetime) -> No
 
 
 def derive_order_events(conn: Connection, since: datetime) -> list[Event]:
-    """An ``order.created`` event for every stored, not cancelled order created at or after ``since``."""
+    """An ``order.created`` event for every stored, not cancelled order created at or after ``since`` that has
+    none yet (orders that already have one are not looked at again)."""
     orders = ENTITY_TABLES["order"]
     rows = conn.execute(sa.select(orders).where(
         orders.c.created_at >= since, sa.or_(orders.c.deleted.is_(None), orders.c.deleted.is_(False)),
         orders.c.status != "cancelled").order_by(orders.c.created_at, orders.c.id)).mappings().all()
+    ids = {r["id"]: f"order.created:{r['connector_id']}:{r['external_id']}" for r in rows}
+    known = {e for (e,) in conn.execute(sa.select(EVENT_TABLE.c.id).where(
+        EVENT_TABLE.c.type == "order.created", EVENT_TABLE.c.occurred_at >= since))}
+    rows = [r for r in rows if ids[r["id"]] not in known]
     if not rows:
         return []
     lines = _lines(conn, [r["id"] for r in rows])
-    return [Event(type="order.created", id=f"order.created:{r['connector_id']}:{r['external_id']}",
-                  occurred_at=r["created_at"], data=_order_data(conn, r, lines.get(r["id"], [])))
-            for r in rows]
+    return [Event(type="order.created", id=ids[r["id"]], occurred_at=r["created_at"],
+                  data=_order_data(conn, r, lines.get(r["id"], []))) for r in rows]
 
 
 def _lines(conn: Connection, order_ids: list[int]) -> dict[int, list[Any]]:

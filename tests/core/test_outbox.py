@@ -62,7 +62,8 @@ class World:
             w.upsert("till", "customers", "customer", [Item(cid, Customer(
                 external_id=cid, phone=phone, first_name="Mei", last_name="Wong", language=language, **extra), None)])
 
-    def order(self, oid: str, customer: str, *, age: timedelta = timedelta(minutes=5), phone: str | None = None) -> None:
+    def order(self, oid: str, customer: str, *, age: timedelta = timedelta(minutes=5),
+              phone: str | None = None) -> None:
         order = Order(external_id=oid, number=f"#{oid}", customer_external_id=customer, currency="HKD",
                       total=Decimal("88.00"), created_at=datetime.now(UTC) - age, phone=phone,
                       lines=[OrderLine(sku="TEA", title="Jasmine Tea", quantity=1)])

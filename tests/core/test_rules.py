@@ -64,7 +64,8 @@ def test_each_mistake_is_reported_where_it_is(tmp_path: Path, change, key: str, 
 
 
 def test_unknown_sending_connector(tmp_path: Path) -> None:
-    issues = notification_issues(config(tmp_path, GOOD.replace("[notifications]\n", '[notifications]\nconnector = "smss"\n')))
+    text = GOOD.replace("[notifications]\n", '[notifications]\nconnector = "smss"\n')
+    issues = notification_issues(config(tmp_path, text))
     assert [i.key for i in issues] == ["notifications.connector"]
 
 
