@@ -16,6 +16,7 @@ without ``find_message`` leaves such a message ``unknown`` for a person to check
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from .tables import MessageRow
 __all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_messages", "record_status",
            "refresh_statuses", "upgrade_schema"]
 
+logger = logging.getLogger("storesync.outbox")
 MESSAGES = MessageRow.__table__
 #: statuses after which a gateway reports nothing more
 IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
@@ -197,6 +199,8 @@ def _send_one(store: Store, connector: Connector, row: Any, report: DeliveryRepo
             return
     delivery = connector.send_message(OutboundMessage(to=row.to, body=row.body, idempotency_key=row.idempotency_key))
     _record(store, connector.id, row.id, row.to, delivery, now())
+    logger.info("%s: %s -> %s %s%s", connector.id, row.idempotency_key, delivery.provider_id or "refused",
+                delivery.status, f" ({delivery.error_code}: {delivery.detail})" if delivery.error_code else "")
     if delivery.provider_id:
         report.sent += 1
     else:

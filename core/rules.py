@@ -16,7 +16,8 @@
     templates.zh-HK = "{customer_name}你好，已收到你的訂單 {order_number}。"
 
 Placeholders are checked against the fields the event type carries when the configuration is loaded
-(``storesync config check``): a typo names the file, the key and the known fields.
+(``storesync config check``): a typo names the file, the key and the known fields. A marketing template must
+tell the customer how to opt out (Hong Kong's UEMO requires a working unsubscribe facility).
 """
 
 from __future__ import annotations
@@ -107,10 +108,23 @@ def _parse(config: Config) -> tuple[NotificationSettings | None, list[ConfigIssu
             continue
         for lang, text in rule.templates.items():
             issues.extend(_template_issues(file, f"{key}.templates.{lang}", text, EVENT_FIELDS[rule.event]))
+            if rule.purpose == "marketing" and not _tells_how_to_opt_out(text):
+                issues.append(ConfigIssue(file, f"{key}.templates.{lang}", "a marketing message must tell how to "
+                                          "opt out (Hong Kong UEMO, Cap. 593), e.g. 'Reply STOP to opt out' or "
+                                          "'回覆STOP取消訂閱'"))
     if settings.connector and settings.connector not in config.connectors:
         issues.append(ConfigIssue(file, "notifications.connector", f"no connector {settings.connector!r}"
                                   f"{did_you_mean(settings.connector, config.connectors)}"))
     return settings, issues
+
+
+#: words that show a template tells the customer how to opt out (STOP replies are honoured automatically)
+_OPT_OUT_WORDS = ("stop", "unsubscribe", "opt out", "opt-out", "退訂", "取消訂閱")
+
+
+def _tells_how_to_opt_out(text: str) -> bool:
+    lower = text.lower()
+    return any(word in lower for word in _OPT_OUT_WORDS)
 
 
 def _template_issues(file: str, key: str, text: str, fields: tuple[str, ...]) -> list[ConfigIssue]:

@@ -57,6 +57,7 @@ def test_a_misspelt_placeholder_names_file_key_and_known_fields(tmp_path: Path) 
     (('purpose = "marketing"', 'purpose = "promo"'), "rules.restock.purpose", "'transactional' or 'marketing'"),
     (('["21:00", "09:00"]', '["9pm", "09:00"]'), "notifications.quiet_hours", "HH:MM"),
     (('default_language = "en"', 'default_langauge = "en"'), "notifications.default_langauge", "did you mean"),
+    ((" Reply STOP to opt out.", ""), "rules.restock.templates.en", "must tell how to opt out"),
 ])
 def test_each_mistake_is_reported_where_it_is(tmp_path: Path, change, key: str, message: str) -> None:
     issues = notification_issues(config(tmp_path, GOOD.replace(*change)))
