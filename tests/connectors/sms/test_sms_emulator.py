@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
@@ -137,3 +140,21 @@ def test_rate_limit_answers_20429_and_the_client_retries() -> None:
             assert send(conn, "+85291234567", f"m{i}").provider_id
         assert emu.rate_limit.refused > 0
         assert len(emu.sends) == 4
+
+
+def test_the_command_line_prints_a_plugins_toml_section_that_works() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "storesync.connectors.sms.emulator", "--delivery-seconds", "0.1"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(11)]
+        text = "".join(lines)
+        token = next(line.split("=", 1)[1].strip() for line in lines if line.startswith("export TWILIO_AUTH_TOKEN="))
+        section = tomllib.loads(text[text.index("[connectors.sms]"):])["connectors"]["sms"]
+        assert section.pop("type") == "twilio" and section["auth_token"] == "${TWILIO_AUTH_TOKEN}"
+        conn = TwilioConnector("sms", TwilioSettings.model_validate({**section, "auth_token": token}),
+                               ConnectorContext())
+        assert conn.check().startswith("Twilio account 'storesync emulator' (active)")
+        assert send(conn, "+85291234567").status == "queued"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
