@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import explain, parse_json, rows
+from pgschema import fresh_schema
 
 from storesync.connectors.sms.emulator import TwilioEmulator
 
@@ -48,7 +49,8 @@ def order(i: int, customer: str, created: datetime) -> dict:
             "line_items": [{"id": i, "sku": "TEA-JAS-100", "title": "Jasmine Tea", "quantity": 1, "price": "88.00"}]}
 
 
-def write_project(root: Path, emu: TwilioEmulator, customers: list[str], *, rules: str = RULES) -> None:
+def write_project(root: Path, emu: TwilioEmulator, customers: list[str], *, rules: str = RULES,
+                  database: str = "sqlite:///store.db") -> None:
     (root / "exports").mkdir(parents=True, exist_ok=True)
     (root / "exports" / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
     now = datetime.now(UTC)
@@ -56,7 +58,7 @@ def write_project(root: Path, emu: TwilioEmulator, customers: list[str], *, rule
     lines.append(order(99, "C2", now - timedelta(days=30)))  # history: never notified
     (root / "exports" / "orders.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines), encoding="utf-8")
     (root / "plugins.toml").write_text(
-        '[storesync]\ndatabase = "sqlite:///store.db"\ntimezone = "Asia/Hong_Kong"\n\n'
+        f'[storesync]\ndatabase = "{database}"\ntimezone = "Asia/Hong_Kong"\n\n'
         '[connectors.till]\ntype = "files"\ndirectory = "exports"\nstreams = ["customers", "orders"]\n'
         '[connectors.till.files.customers]\npattern = "customers.csv"\n'
         '[connectors.till.files.orders]\npattern = "orders.jsonl"\n\n'
@@ -79,9 +81,10 @@ def messages(cwd: Path) -> list[dict]:
     return parse_json(proc)
 
 
-def test_an_order_becomes_one_sms_in_the_customers_language_and_is_shown_delivered(tmp_path: Path) -> None:
+def test_an_order_becomes_one_sms_in_the_customers_language_and_is_shown_delivered(tmp_path: Path,
+                                                                                   store_url: str) -> None:
     with emulator(delivery_seconds=0.3) as emu:
-        write_project(tmp_path, emu, ["C1"])
+        write_project(tmp_path, emu, ["C1"], database=store_url)
         assert storesync(tmp_path, "sync", "--json", "--no-progress").returncode == 0
         first = storesync(tmp_path, "notify", "--json")
         assert first.returncode == 0, explain(first)
@@ -171,6 +174,32 @@ def _killer(emu: TwilioEmulator, phase: str, at: int, proc_box: list) -> None:
     emu.before_create, emu.after_create = before, after
 
 
+def _trial(root: Path, database: str, phase: str, at: int, per_key: Counter) -> bool:
+    """One crash trial on an already synced project: killed notify, then a full one; True if it was killed."""
+    with emulator() as emu:
+        write_project(root, emu, CUSTOMERS_FOR_CRASH, database=database)  # same data; this emulator's port
+        box: list = []
+        _killer(emu, phase, at, box)
+        env = {k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}
+        box.append(subprocess.Popen([sys.executable, "-m", "storesync.cli", "notify"], cwd=root,
+                                    env={**env, "TWILIO_AUTH_TOKEN": TOKEN},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        killed = box[0].wait(timeout=120) == -signal.SIGKILL
+        emu.before_create = emu.after_create = None
+        final = storesync(root, "notify", "--json")
+        assert final.returncode == 0, explain(final)
+        url = database if database.startswith("postgresql") else f"sqlite:///{root / 'store.db'}"
+        keys = rows(url, 'SELECT idempotency_key, "to", body, status FROM message')
+        assert len(keys) == len(CUSTOMERS_FOR_CRASH)
+        sent = Counter((m.to, m.body) for m in emu.sends)
+        for key, to, body, status in keys:
+            per_key[sent[(to, body)]] += 1
+            assert sent[(to, body)] == 1, f"{phase}, kill at send {at}: {key} sent {sent[(to, body)]} times"
+            assert status in ("queued", "sent", "delivered"), (phase, at, key, status)
+        assert len(emu.sends) == len(CUSTOMERS_FOR_CRASH)
+    return killed
+
+
 @pytest.mark.slow
 def test_exactly_once_under_kill_9_at_every_step_of_delivery(tmp_path: Path) -> None:
     template = tmp_path / "template"
@@ -182,29 +211,25 @@ def test_exactly_once_under_kill_9_at_every_step_of_delivery(tmp_path: Path) -> 
         for at in range(1, len(CUSTOMERS_FOR_CRASH) + 1):
             trial = tmp_path / f"trial-{PHASES.index(phase)}-{at}"
             shutil.copytree(template, trial)
-            with emulator() as emu:
-                write_project(trial, emu, CUSTOMERS_FOR_CRASH)  # same data; this emulator's port
-                box: list = []
-                _killer(emu, phase, at, box)
-                env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
-                env.pop("STORESYNC_CONFIG", None)
-                box.append(subprocess.Popen([sys.executable, "-m", "storesync.cli", "notify"], cwd=trial, env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                code = box[0].wait(timeout=120)
-                killed += code == -signal.SIGKILL
-                emu.before_create = emu.after_create = None
-                final = storesync(trial, "notify", "--json")
-                assert final.returncode == 0, explain(final)
-                keys = rows(f"sqlite:///{trial / 'store.db'}",
-                            'SELECT idempotency_key, "to", body, status FROM message')
-                assert len(keys) == len(CUSTOMERS_FOR_CRASH)
-                sent = Counter((m.to, m.body) for m in emu.sends)
-                for key, to, body, status in keys:
-                    per_key[sent[(to, body)]] += 1
-                    assert sent[(to, body)] == 1, f"{phase}, kill at send {at}: {key} sent {sent[(to, body)]} times"
-                    assert status in ("queued", "sent", "delivered"), (phase, at, key, status)
-                assert len(emu.sends) == len(CUSTOMERS_FOR_CRASH)
+            killed += _trial(trial, "sqlite:///store.db", phase, at, per_key)
             trials += 1
     print(f"\nexactly-once: {trials} trials, {killed} runs killed by SIGKILL, "
           f"{sum(per_key.values())} keys checked; sends per key: {dict(per_key)}")
     assert killed == trials and per_key == Counter({1: trials * len(CUSTOMERS_FOR_CRASH)})
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_exactly_once_under_kill_9_on_postgresql(tmp_path: Path) -> None:
+    base = os.environ.get("STORESYNC_TEST_PG_URL")
+    if not base:
+        pytest.skip("set STORESYNC_TEST_PG_URL to run PostgreSQL tests")
+    per_key: Counter = Counter()
+    for phase in PHASES:
+        with fresh_schema(base) as url:
+            root = tmp_path / f"pg-{PHASES.index(phase)}"
+            with emulator() as emu:
+                write_project(root, emu, CUSTOMERS_FOR_CRASH, database=url)
+                assert storesync(root, "sync", "--json", "--no-progress").returncode == 0
+            assert _trial(root, url, phase, 2, per_key)
+    assert per_key == Counter({1: len(PHASES) * len(CUSTOMERS_FOR_CRASH)})
