@@ -1,8 +1,9 @@
 """``storesync notify`` end to end through the CLI: files sync -> order event -> SMS via the Twilio emulator.
 
 The exactly-once test kills ``storesync notify`` with SIGKILL at each step of delivery (before the gateway takes
-a message, after it took it but before the answer, just after the answer) and checks the emulator's write log:
-one send per idempotency key, none lost.
+a message; after it took it but before the answer; just after the answer; after the answer while the store is
+locked, so the answer is surely not committed) and checks the emulator's write log: one send per idempotency key,
+none lost.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -149,11 +151,24 @@ def test_bad_credentials_exit_3_with_a_fix_it_message(tmp_path: Path) -> None:
 
 # -- exactly once under kill -9 ---------------------------------------------------------------------------------
 
-PHASES = ("before the gateway took it", "after the gateway took it", "just after the answer")
+PHASES = ("before the gateway took it", "after the gateway took it", "just after the answer",
+          "after the answer, before the local commit")
 CUSTOMERS_FOR_CRASH = ["C1", "C2", "C3", "C4"]
 
 
-def _killer(emu: TwilioEmulator, phase: str, at: int, proc_box: list) -> None:
+def _hold_store_then_kill(root: Path, kill) -> None:
+    """Lock the SQLite store so the answer cannot be committed, kill the waiting client, release the lock."""
+    conn = sqlite3.connect(root / "store.db", isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+
+    def later() -> None:
+        kill()
+        conn.execute("ROLLBACK")
+        conn.close()
+    threading.Timer(0.5, later).start()
+
+
+def _killer(emu: TwilioEmulator, phase: str, at: int, proc_box: list, root: Path) -> None:
     seen = Counter()
 
     def kill() -> None:
@@ -171,6 +186,8 @@ def _killer(emu: TwilioEmulator, phase: str, at: int, proc_box: list) -> None:
             kill()
         elif seen["after"] == at and phase == PHASES[2]:
             threading.Timer(0.01, kill).start()
+        elif seen["after"] == at and phase == PHASES[3]:
+            _hold_store_then_kill(root, kill)
     emu.before_create, emu.after_create = before, after
 
 
@@ -179,16 +196,22 @@ def _trial(root: Path, database: str, phase: str, at: int, per_key: Counter) -> 
     with emulator() as emu:
         write_project(root, emu, CUSTOMERS_FOR_CRASH, database=database)  # same data; this emulator's port
         box: list = []
-        _killer(emu, phase, at, box)
+        _killer(emu, phase, at, box, root)
         env = {k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}
         box.append(subprocess.Popen([sys.executable, "-m", "storesync.cli", "notify"], cwd=root,
                                     env={**env, "TWILIO_AUTH_TOKEN": TOKEN},
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         killed = box[0].wait(timeout=120) == -signal.SIGKILL
         emu.before_create = emu.after_create = None
+        url = database if database.startswith("postgresql") else f"sqlite:///{root / 'store.db'}"
+        in_doubt = rows(url, "SELECT count(*) FROM message WHERE status = 'submitting'")[0][0]
         final = storesync(root, "notify", "--json")
         assert final.returncode == 0, explain(final)
-        url = database if database.startswith("postgresql") else f"sqlite:///{root / 'store.db'}"
+        settled = parse_json(final)["delivery"]
+        if phase != PHASES[2]:  # killed between claim and the recorded answer: exactly one message in doubt
+            assert in_doubt == 1, (phase, at)
+            found = phase != PHASES[0]  # the gateway took it: found, not resent; else sent now
+            assert (settled["recovered"], settled["requeued"]) == ((1, 0) if found else (0, 1)), (phase, settled)
         keys = rows(url, 'SELECT idempotency_key, "to", body, status FROM message')
         assert len(keys) == len(CUSTOMERS_FOR_CRASH)
         sent = Counter((m.to, m.body) for m in emu.sends)
@@ -225,11 +248,11 @@ def test_exactly_once_under_kill_9_on_postgresql(tmp_path: Path) -> None:
     if not base:
         pytest.skip("set STORESYNC_TEST_PG_URL to run PostgreSQL tests")
     per_key: Counter = Counter()
-    for phase in PHASES:
+    for phase in PHASES[:3]:  # the fourth locks a SQLite file
         with fresh_schema(base) as url:
             root = tmp_path / f"pg-{PHASES.index(phase)}"
             with emulator() as emu:
                 write_project(root, emu, CUSTOMERS_FOR_CRASH, database=url)
                 assert storesync(root, "sync", "--json", "--no-progress").returncode == 0
             assert _trial(root, url, phase, 2, per_key)
-    assert per_key == Counter({1: len(PHASES) * len(CUSTOMERS_FOR_CRASH)})
+    assert per_key == Counter({1: 3 * len(CUSTOMERS_FOR_CRASH)})
