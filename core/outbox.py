@@ -42,7 +42,9 @@ __all__ = ["DeliveryReport", "RulePlanner", "deliver", "insert_messages", "list_
 
 logger = logging.getLogger("storesync.outbox")
 MESSAGES = MessageRow.__table__
-#: statuses after which a gateway reports nothing more
+#: the longest body Twilio takes (concatenated segments); a longer one is skipped with the reason
+MAX_BODY = 1600
+#: statuses a gateway reports while a message is still on its way
 IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
 
 
@@ -108,7 +110,7 @@ class RulePlanner:
         seg = count_segments(body)
         phone = data.get("phone")
         status, detail = "pending", None
-        reason = self._skip_reason(rule, phone, data)
+        reason = self._skip_reason(rule, phone, data) or _too_long(body)
         if reason:
             status, detail = "skipped", reason
         not_before = None
@@ -129,6 +131,12 @@ class RulePlanner:
         if rule.purpose == "marketing" and data.get("sms_consent") is not True:
             return "marketing needs the customer's SMS consent"
         return None
+
+
+def _too_long(body: str) -> str | None:
+    if len(body) > MAX_BODY:
+        return f"the text is {len(body)} characters; gateways take at most {MAX_BODY}: shorten the template"
+    return None
 
 
 def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> int:

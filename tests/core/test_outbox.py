@@ -299,3 +299,15 @@ def test_a_message_table_from_an_earlier_version_gains_the_outbox_columns(tmp_pa
         assert [m["idempotency_key"] for m in world.messages()][0] == "old:1"
     finally:
         world.store.close()
+
+
+def test_a_text_longer_than_the_gateway_takes_is_skipped_with_the_reason(world: World) -> None:
+    world.customer("C1", "+85291234567", "en")
+    with world.store.write() as w:
+        w.upsert("till", "customers", "customer", [Item("C1", Customer(
+            external_id="C1", phone="+85291234567", first_name="M" * 1600, language="en"), None)])
+    world.order("1", "C1")
+    world.notify()
+    (message,) = world.messages()
+    assert message["status"] == "skipped" and "gateways take at most 1600" in message["detail"]
+    assert world.emu.sends == []
