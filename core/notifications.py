@@ -119,7 +119,7 @@ def _run(host: PluginHost, store: Store, connector: Connector, settings: Notific
                 report.consent_changes = _read_consent(store, connector, since)
             _plan(host, store, connector, settings, report, now, since)
             if not dry_run:
-                report.delivery = deliver(store, connector, settings, sleep=sleep)
+                deliver(store, connector, settings, report=report.delivery, sleep=sleep)
                 report.delivery.statuses_updated = refresh_statuses(store, connector, since, now)
         except SyncError as exc:
             report.error = str(exc)

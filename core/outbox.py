@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,6 @@ from sqlalchemy.engine import Connection
 from .capabilities import ConsentChange, Delivery, OutboundMessage
 from .connector import Connector
 from .consent import apply_consent, blocked_reason, flag_invalid
-from .errors import SyncError
 from .hookspecs import hookimpl
 from .models import Event
 from .rules import NotificationSettings, Rule, pick_language, quiet_until, render
@@ -63,8 +62,6 @@ class DeliveryReport:
     recovered: int = 0  # in-doubt messages found at the gateway (not resent)
     requeued: int = 0  # in-doubt messages the gateway never got (sent again)
     statuses_updated: int = 0
-    error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def upgrade_schema(store: Store) -> list[str]:
@@ -155,23 +152,23 @@ def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> int:
 # -- delivery -----------------------------------------------------------------------------------------------
 
 def deliver(store: Store, connector: Connector, settings: NotificationSettings, *,
-            sleep: Callable[[float], None] = time.sleep, now: Callable[[], datetime] = utcnow) -> DeliveryReport:
-    """Settle in-doubt messages, then send every due pending message of ``connector``, paced."""
-    report = DeliveryReport()
-    max_age = timedelta(hours=settings.max_age_hours)
-    try:
-        _settle_in_doubt(store, connector, report, now)
-        _expire(store, connector.id, now() - max_age, report, now())
-        interval, last = 1.0 / settings.rate_per_second, 0.0
-        for row in _due(store, connector.id, now()):
-            wait = last + interval - time.monotonic()
-            if wait > 0:
-                sleep(wait)
-            last = time.monotonic()
-            _send_one(store, connector, row, report, now)
-    except SyncError as exc:
-        report.error = str(exc)
-        raise
+            report: DeliveryReport | None = None, sleep: Callable[[float], None] = time.sleep,
+            now: Callable[[], datetime] = utcnow) -> DeliveryReport:
+    """Settle in-doubt messages, then send every due pending message of ``connector``, paced.
+
+    Counts go into ``report`` as they happen, so they are right even when a gateway error (``SyncError``) ends
+    the pass early.
+    """
+    report = report if report is not None else DeliveryReport()
+    _settle_in_doubt(store, connector, report, now)
+    _expire(store, connector.id, now() - timedelta(hours=settings.max_age_hours), report, now())
+    interval, last = 1.0 / settings.rate_per_second, 0.0
+    for row in _due(store, connector.id, now()):
+        wait = last + interval - time.monotonic()
+        if wait > 0:
+            sleep(wait)
+        last = time.monotonic()
+        _send_one(store, connector, row, report, now)
     return report
 
 

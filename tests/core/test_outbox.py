@@ -311,3 +311,18 @@ def test_a_text_longer_than_the_gateway_takes_is_skipped_with_the_reason(world: 
     (message,) = world.messages()
     assert message["status"] == "skipped" and "gateways take at most 1600" in message["detail"]
     assert world.emu.sends == []
+
+
+def test_counts_survive_a_gateway_failure_mid_run(world: World) -> None:
+    for i in range(3):
+        world.customer(f"C{i}", f"+8529123456{i}", "en")
+        world.order(str(i), f"C{i}")
+    calls = []
+
+    def third_fails(form) -> None:
+        calls.append(form)
+        if len(calls) == 3:
+            raise RuntimeError("down")
+    world.emu.before_create = third_fails
+    report = world.notify()
+    assert report.exit_code == 3 and report.delivery.sent == 2
