@@ -145,8 +145,14 @@ class TwilioConnector(Connector):
         return _delivery(self.api().fetch_message(provider_id))
 
     def find_message(self, message: OutboundMessage, since: datetime, exclude: set[str]) -> Delivery | None:
-        """The message Twilio created for ``message`` since ``since`` (same To and Body, not in ``exclude``)."""
-        for found in self.api().list_messages(to=message.to, sent_after=(since - timedelta(days=1)).date()):
+        """The message Twilio created for ``message`` since ``since``: same From, To and Body, SID not in ``exclude``.
+
+        (Twilio's Messages API takes no idempotency key, so this lookup is how a send whose answer was lost is
+        recognised; the outbox passes the SIDs it already recorded for this number as ``exclude``.)
+        """
+        sender = self.settings.from_number
+        for found in self.api().list_messages(to=message.to, sender=sender,
+                                              sent_after=(since - timedelta(days=1)).date()):
             if (found.get("body") == message.body and found.get("sid") not in exclude
                     and found.get("direction", "outbound-api").startswith("outbound")
                     and _when(found.get("date_created")) >= since - timedelta(minutes=5)):

@@ -121,7 +121,7 @@ def resource(sid: str, body: str, *, to: str = "+85291234567", direction: str = 
 
 def test_find_message_follows_next_page_uri_and_skips_taken_sids(httpx_mock) -> None:
     page2 = f"/2010-04-01/Accounts/{SID}/Messages.json?To=%2B85291234567&PageSize=50&Page=1&PageToken=PA1"
-    httpx_mock.add_response(url=f"{MESSAGES}?PageSize=50&To=%2B85291234567&DateSent%3E="
+    httpx_mock.add_response(url=f"{MESSAGES}?PageSize=50&To=%2B85291234567&From=%2B85230011234&DateSent%3E="
                                 f"{(datetime.now(UTC) - timedelta(days=2)).date()}",
                             json=listed([resource("SM1", "other"), resource("SM2", MESSAGE.body)], page2))
     httpx_mock.add_response(url=f"{BASE}{page2}", json=listed([resource("SM3", MESSAGE.body)], None))
