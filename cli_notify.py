@@ -54,7 +54,8 @@ def _render(report: NotifyReport) -> None:
                 f"{w['segments']} ({w['encoding']})", w["body"]] for w in report.would_send])
     else:
         ui.out.print(f"sent {d.sent}, refused {d.failed}, skipped {d.skipped}, expired {d.expired}, in doubt: "
-                  f"found at the gateway {d.recovered}, resent {d.requeued}; statuses updated {d.statuses_updated}; "
+                  f"found at the gateway {d.recovered}, resent {d.requeued}, waiting {d.waiting}; "
+                  f"statuses updated {d.statuses_updated}; "
                   f"consent changes {report.consent_changes}", highlight=False)
     if report.error:
         ui.print_error(report.error, report.connector_id)

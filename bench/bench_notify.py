@@ -37,6 +37,7 @@ from storesync.core.writer import Item
 RULES = '''
 [notifications]
 connector = "sms"
+settle_after_seconds = 0
 rate_per_second = 1000000
 [notifications.rules.order_confirmation]
 event = "order.created"

@@ -4,7 +4,8 @@ Life of a message (``message.status``)::
 
     pending ──claim──> submitting ──gateway answered──> queued / sent / delivered / undelivered / failed ...
        │                   │ (process died, or the answer was lost)
-       │                   └──next run asks the gateway (find_message)──> its status, or back to pending
+       │                   └──a run settle_after_seconds later asks the gateway (find_message)──> its
+       │                      status, or back to pending
        └──> skipped (opted out, flagged number, no phone, no marketing consent) / expired (older than max_age)
 
 A message's ``idempotency_key`` is ``<rule>:<event id>``, unique in the table, so planning the same event twice
@@ -61,6 +62,7 @@ class DeliveryReport:
     expired: int = 0
     recovered: int = 0  # in-doubt messages found at the gateway (not resent)
     requeued: int = 0  # in-doubt messages the gateway never got (sent again)
+    waiting: int = 0  # in-doubt messages too recent to look up yet (settled by a later run)
     statuses_updated: int = 0
 
 
@@ -160,7 +162,7 @@ def deliver(store: Store, connector: Connector, settings: NotificationSettings, 
     the pass early.
     """
     report = report if report is not None else DeliveryReport()
-    _settle_in_doubt(store, connector, report, now)
+    _settle_in_doubt(store, connector, report, now, timedelta(seconds=settings.settle_after_seconds))
     _expire(store, connector.id, now() - timedelta(hours=settings.max_age_hours), report, now())
     interval, last = 1.0 / settings.rate_per_second, 0.0
     for row in _due(store, connector.id, now()):
@@ -232,14 +234,17 @@ def _record(store: Store, connector_id: str, message_id: int, phone: str, delive
             flag_invalid(w.conn, phone, source, at)
 
 
-def _settle_in_doubt(store: Store, connector: Connector, report: DeliveryReport,
-                     now: Callable[[], datetime]) -> None:
+def _settle_in_doubt(store: Store, connector: Connector, report: DeliveryReport, now: Callable[[], datetime],
+                     settle_after: timedelta) -> None:
     m = MESSAGES.c
     with store.read() as conn:
         rows = conn.execute(sa.select(m.id, m.to, m.body, m.idempotency_key, m.claimed_at).where(
             m.status == "submitting", m.connector_id == connector.id).order_by(m.id)).all()
     finder = getattr(connector, "find_message", None)
     for row in rows:
+        if row.claimed_at is not None and row.claimed_at > now() - settle_after:
+            report.waiting += 1  # the gateway may not list a message it has just created: ask next run
+            continue
         if finder is None:
             with store.write() as w:
                 _update(w.conn, row.id, status="unknown", updated_at=now(),

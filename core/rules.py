@@ -8,6 +8,7 @@
     max_age_hours = 72                # older events are never notified (a first sync of old orders sends nothing)
     rate_per_second = 5               # messages handed to the gateway per second at most
     quiet_hours = ["21:00", "09:00"]  # marketing waits until the end, in [storesync] timezone
+    settle_after_seconds = 60         # a send cut off by a crash is looked up at the gateway this long after
 
     [notifications.rules.order_confirmation]
     event = "order.created"
@@ -69,6 +70,9 @@ class NotificationSettings(BaseModel):
     max_age_hours: float = Field(72, gt=0)
     rate_per_second: float = Field(5.0, gt=0)
     quiet_hours: tuple[str, str] | None = None
+    settle_after_seconds: float = Field(
+        60, ge=0, description="a message whose send was cut off is looked up at the gateway only this long after "
+                              "(so a message the gateway has just created is surely in its list)")
     rules: dict[str, Rule] = Field(default_factory=dict)
 
     @field_validator("quiet_hours")

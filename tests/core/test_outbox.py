@@ -27,6 +27,7 @@ from storesync.core.writer import Item
 RULES = '''
 [notifications]
 connector = "sms"
+settle_after_seconds = 0
 rate_per_second = 100
 quiet_hours = ["00:00", "23:59"]
 [notifications.rules.order_confirmation]
@@ -326,3 +327,25 @@ def test_counts_survive_a_gateway_failure_mid_run(world: World) -> None:
     world.emu.before_create = third_fails
     report = world.notify()
     assert report.exit_code == 3 and report.delivery.sent == 2
+
+
+def test_a_cut_off_send_is_looked_up_only_after_settle_after_seconds(world: World) -> None:
+    from storesync.core.outbox import deliver
+    from storesync.core.rules import load_rules
+
+    world.customer("C1", "+85291234567", "en")
+    world.order("1", "C1")
+
+    def lose_answer(message) -> None:
+        raise RuntimeError("connection dropped")
+    world.emu.after_create = lose_answer
+    assert world.notify().exit_code == 3
+    world.emu.after_create = None
+    connector = world.host.connector("sms")
+    patient = load_rules(world.host.config).model_copy(update={"settle_after_seconds": 60})
+    waited = deliver(world.store, connector, patient)
+    assert (waited.waiting, waited.recovered, waited.sent) == (1, 0, 0)
+    assert world.messages()[0]["status"] == "submitting" and len(world.emu.sends) == 1
+    later = deliver(world.store, connector, patient, now=lambda: datetime.now(UTC) + timedelta(seconds=61))
+    assert (later.waiting, later.recovered) == (0, 1)
+    assert len(world.emu.sends) == 1

@@ -37,6 +37,7 @@ CUSTOMERS = ("id,email,phone,first_name,last_name,language,updated_at\n"
 RULES = '''
 [notifications]
 connector = "sms"
+settle_after_seconds = 0
 rate_per_second = 50
 [notifications.rules.order_confirmation]
 event = "order.created"
