@@ -33,7 +33,12 @@ def _ui() -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def notify(c: Ctx, dry_run: bool, as_json: bool) -> None:
-    """Turn new events into messages by the [notifications] rules, send them once, read their statuses back."""
+    """Turn new events into messages by the [notifications] rules, send them once, read their statuses back.
+
+    \b
+    Exit codes: 0 done, 1 the gateway refused some messages, 2 bad configuration or rules,
+                3 the gateway failed (settled next run), 4 another notify is running.
+    """
     session = c.session()
     report = run_notify(session.host, session.store, dry_run=dry_run)
     if as_json:
