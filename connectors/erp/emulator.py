@@ -18,8 +18,8 @@ Both transports answer from one in-memory database (``emulator_db.OdooDB``) with
 
 Fault injection (attributes a test may change while it runs): ``faults`` (seeded 500/502/503, truncated bodies,
 slow replies; see the Shopify emulator's ``Faults``), ``lose_write_replies`` (the next N writes are applied, then
-answered 502, as when a proxy drops the reply), ``write_delay`` (seconds to wait after applying a write before
-replying), ``expire_sessions()``, ``denied_models`` (AccessError), ``db.vanished`` (ids that read as deleted).
+answered 502, as when a proxy drops the reply), ``write_delays`` (``{"sale.order.create": 30.0}``: seconds to
+wait after applying that write before replying), ``expire_sessions()``, ``denied_models`` (AccessError), ``db.vanished`` (ids that read as deleted).
 Every applied write is logged in ``writes``. Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
@@ -81,7 +81,7 @@ class OdooEmulator:
         self.writes: list[Write] = []
         self.requests = RequestLog()
         self.lose_write_replies = 0
-        self.write_delay = 0.0
+        self.write_delays: dict[str, float] = {}
         self.denied_models: set[str] = set()
         self.sessions: set[int] = set()
         self.uid = 2
@@ -237,7 +237,7 @@ class OdooEmulator:
             self.writes.append(Write("POST", f"{model}.{method}", params))
             lost = self.lose_write_replies > 0
             self.lose_write_replies -= 1 if lost else 0
-        return result, lost, self.write_delay
+        return result, lost, self.write_delays.get(f"{model}.{method}", 0.0)
 
     def _check_db(self, db: Any) -> None:
         if db != self.database:
