@@ -67,7 +67,7 @@ def odoo_error(client: str, where: str, data: Any, *, login: str) -> StoresyncEr
     if name in RECORD_ERRORS:
         return OdooRecordError(text, name=name, connector=client)
     hints = {"AccessDenied": KEY_HINT, "Unauthorized": KEY_HINT,
-             "AccessError": f"give the Odoo user {login!r} access to {where.split('.', 1)[0]!r}, e.g. the Sales "
+             "AccessError": f"give the Odoo user {login!r} access to {where.rsplit('.', 1)[0]!r}, e.g. the Sales "
                             "and Inventory user groups, or sync only the streams it may read",
              "OperationalError": "check `database` in plugins.toml (the name shown on Odoo's database selector)"}
     return OdooError(text, name=name, hint=hints.get(name), connector=client)

@@ -221,6 +221,8 @@ class OdooDB:
             if existing:
                 self.write(model, existing[:1], {"inventory_quantity": vals.get("inventory_quantity")})
                 return existing[0]
+        if model == "stock.quant" and vals.get("inventory_quantity") is not None:
+            vals["inventory_quantity_set"] = True
         if model == "sale.order" and not vals.get("partner_id"):
             raise _fault("ValidationError", "The operation cannot be completed: Customer is required.")
         new_id = self._insert(model, vals, self.clock())
