@@ -37,6 +37,7 @@ from ...core.connector import Checkpoint, Connector, Invalid, Stream
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
 from ...core.models import Order
+from ...core.prefetch import prefetch
 from . import orders, stock
 from .client import Json2Client, JsonRpcClient, OdooClient, OdooRecordError
 from .records import clean, fold_quants, seek_pages, step_back
@@ -158,9 +159,11 @@ class OdooConnector(Connector):
     def read_sale_orders(self, cursor: Any) -> Iterator[dict | Checkpoint | Invalid]:
         """``sale.order`` changed since the cursor, each with ``lines``; an order whose lines vanished is Invalid."""
         with self.client() as client:
-            for page in seek_pages(client, "sale.order", [], ORDER_FIELDS, since=self._since(cursor),
-                                   page_size=self.settings.page_size):
-                yield from self._with_lines(client, page)
+            pages = seek_pages(client, "sale.order", [], ORDER_FIELDS, since=self._since(cursor),
+                               page_size=self.settings.page_size)
+            # the next page and its lines download while this one is mapped and stored
+            for page, orders in prefetch((page, list(self._with_lines(client, page))) for page in pages):
+                yield from orders
                 yield Checkpoint({"write_date": page[-1]["write_date"]})
 
     # -- capabilities
@@ -182,8 +185,8 @@ class OdooConnector(Connector):
     def _incremental(self, model: str, domain: list, fields: list[str], cursor: Any,
                      context: dict) -> Iterator[dict | Checkpoint]:
         with self.client() as client:
-            for page in seek_pages(client, model, domain, fields, since=self._since(cursor),
-                                   page_size=self.settings.page_size, context=context):
+            for page in prefetch(seek_pages(client, model, domain, fields, since=self._since(cursor),
+                                            page_size=self.settings.page_size, context=context)):
                 yield from (clean(r, BOOLEANS) for r in page)
                 yield Checkpoint({"write_date": page[-1]["write_date"]})
 

@@ -44,6 +44,10 @@ class OdooDB:
         self.lock = threading.RLock()
         self.reservations: dict[int, list[tuple[int, float]]] = {}  # sale order id -> (quant id, qty)
         self.vanished: set[tuple[str, int]] = set()  # fault injection: ids that read as deleted
+        # one2many fields are computed from their inverse many2one: (comodel, inverse) -> parent id -> child ids
+        self._children_of: dict[tuple[str, str], dict[int, list[int]]] = {
+            tuple(kind.split(":")[1:]): {} for fields in MODELS.values() for kind in fields.values()
+            if kind.startswith("o2m:")}
         self._load(rows if rows is not None else seed())
 
     # -- loading
@@ -71,7 +75,17 @@ class OdooDB:
         record.update(self._defaults(model, new_id))
         record.update(vals)
         table[new_id] = record
+        self._index(model, record)
         return new_id
+
+    def _index(self, model: str, record: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        for (comodel, inverse), index in self._children_of.items():
+            if comodel != model or (old is not None and old.get(inverse) == record.get(inverse)):
+                continue
+            if old is not None and old.get(inverse) in index:
+                index[old[inverse]].remove(record["id"])
+            if record.get(inverse):
+                index.setdefault(record[inverse], []).append(record["id"])
 
     def _defaults(self, model: str, new_id: int) -> dict[str, Any]:
         if model == "sale.order":
@@ -128,7 +142,7 @@ class OdooDB:
         return self._children(comodel, inverse, record["id"])
 
     def _children(self, comodel: str, inverse: str, parent_id: int) -> list[int]:
-        return [i for i, r in self.tables[comodel].items() if r.get(inverse) == parent_id]
+        return list(self._children_of[(comodel, inverse)].get(parent_id, ()))
 
     # -- reading
     def search(self, model: str, domain: Any = (), offset: int = 0, limit: int | None = None,
@@ -256,7 +270,9 @@ class OdooDB:
                                              f"(Record: {model}({record_id},), User: 2)")
             if model == "stock.quant" and "inventory_quantity" in vals:
                 vals["inventory_quantity_set"] = True
+            old = dict(record)
             record.update(vals, write_date=when)
+            self._index(model, record, old)
         return True
 
     # -- actions
