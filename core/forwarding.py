@@ -79,13 +79,14 @@ def _sources(host: PluginHost, target: Connector) -> list[str]:
     where = f"connectors.{target.id}.forward_orders_from"
     if not callable(getattr(target, "create_order", None)):
         raise ConfigError(f"connector {target.id!r} ({target.name}) cannot create orders, so it cannot take "
-                          "forwarded orders", key=where)
+                          "forwarded orders", file=host.config.file_label, key=where)
     for source in sources:
         if source not in host.config.connectors:
             raise ConfigError(f"unknown connector {source!r}{did_you_mean(source, host.config.connectors)};"
-                              f"{known(host.config.connectors)}", key=where)
+                              f"{known(host.config.connectors)}", file=host.config.file_label, key=where)
         if source == target.id:
-            raise ConfigError(f"connector {target.id!r} cannot forward its own orders to itself", key=where)
+            raise ConfigError(f"connector {target.id!r} cannot forward its own orders to itself",
+                              file=host.config.file_label, key=where)
     return sources
 
 

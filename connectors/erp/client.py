@@ -30,8 +30,8 @@ __all__ = ["Json2Client", "JsonRpcClient", "OdooClient", "OdooError", "OdooRecor
 
 READ_METHODS = frozenset({"search_read", "search", "search_count", "read", "context_get", "fields_get"})
 KEY_HINT = ("check login and api_key in plugins.toml; Odoo API keys last at most 3 months: create a new one "
-            "in Odoo under Preferences > Account Security > New API Key and put it in the environment variable "
-            "api_key names")
+            "in Odoo under Preferences > Account Security > New API Key and set the environment variable that "
+            "api_key names (e.g. ODOO_API_KEY)")
 RECORD_ERRORS = frozenset({"MissingError", "ValidationError", "UserError"})
 
 
