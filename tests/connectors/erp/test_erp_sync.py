@@ -3,6 +3,8 @@ SQLite/PostgreSQL, orders of a ``files`` connector forwarded into Odoo once, fau
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -127,3 +129,29 @@ def test_forwarding_under_faults_creates_each_order_exactly_once(cli, store_url:
                        c=cid))
     assert states.get("created", 0) + states.get("found", 0) == 15
     assert states.get("found", 0) > 0  # some creates were applied but their replies lost: found on a later attempt
+
+
+@pytest.mark.parametrize("transport", ["jsonrpc", "json2"])
+def test_user_runs_the_emulator_and_pastes_its_plugins_toml(cli, tmp_path: Path, transport: str) -> None:
+    """As the README says: start the emulator command, export the key it prints, paste its table, sync."""
+    emulator = subprocess.Popen([sys.executable, "-m", "storesync.connectors.erp.emulator", "--transport", transport,
+                                 "--orders", "25"], stdout=subprocess.PIPE, text=True)
+    try:
+        printed = []
+        while not printed or printed[-1].strip() != f'transport = "{transport}"':
+            line = emulator.stdout.readline()
+            assert line, "the emulator stopped early:\n" + "".join(printed)
+            printed.append(line)
+        export = next(line for line in printed if line.startswith("export ODOO_API_KEY="))
+        table = "".join(printed[printed.index("# plugins.toml\n") + 1:])
+        (tmp_path / "plugins.toml").write_text(f'[storesync]\ndatabase = "sqlite:///{tmp_path / "s.db"}"\n\n{table}',
+                                               encoding="utf-8")
+        key = export.strip().split("=", 1)[1]
+        proc = cli("sync", "erp", "--json", "--no-progress", cwd=tmp_path, env={"ODOO_API_KEY": key})
+    finally:
+        emulator.kill()
+        emulator.communicate()
+    assert proc.returncode == 0, proc.stderr
+    (report,) = json.loads(proc.stdout)
+    assert report["status"] == "ok" and streams(report)["sale_orders"]["inserted"] == 25
+    assert streams(report)["partners"]["inserted"] == 40 and key not in proc.stdout + proc.stderr
