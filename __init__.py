@@ -6,7 +6,16 @@ the errors. Everything else lives in ``storesync.core`` and may change between r
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .core.connector import Checkpoint, Connector, ConnectorContext, EmptySettings, Invalid, Stream, Tombstone
+from .core.connector import (
+    Checkpoint,
+    Connector,
+    ConnectorContext,
+    EmptySettings,
+    Invalid,
+    RawPage,
+    Stream,
+    Tombstone,
+)
 from .core.errors import (
     ConfigError,
     FatalSyncError,
@@ -59,6 +68,7 @@ __all__ = [
     "Person",
     "PluginError",
     "Product",
+    "RawPage",
     "RecordMappingError",
     "RetriableSyncError",
     "SkippableRecordError",

@@ -42,6 +42,8 @@ class StoresyncSection(_Strict):
     default_region: str | None = Field(None, description="phone region for numbers without +, e.g. 'HK'")
     timezone: str = "UTC"
     batch_size: int = Field(1000, ge=1, le=100_000)
+    workers: int | None = Field(None, ge=0, le=64, description="processes that map pages of big syncs; "
+                                "0: none; unset: one per CPU, at most 4")
 
     @field_validator("timezone")
     @classmethod

@@ -21,6 +21,7 @@ __all__ = [
     "ConnectorContext",
     "EmptySettings",
     "Invalid",
+    "RawPage",
     "Stream",
     "Tombstone",
 ]
@@ -65,6 +66,24 @@ class Invalid:
     external_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """Yielded by a stream: one downloaded page of records, not decoded yet.
+
+    Decoding a large JSON page, then mapping and hashing its records, is most of a sync's CPU. A stream that
+    yields ``RawPage`` lets the engine do that work in worker processes, several pages at once, while this
+    process keeps downloading and writing. ``decode(body)`` returns the page's raw records (dicts, or
+    ``Invalid``) and raises ``ValueError`` when the body is not a whole, well-formed page (a truncated
+    download); it must be picklable: a module-level function or a ``functools.partial`` of one.
+    ``refetch()`` downloads the same page again; the engine calls it (on this process) when ``decode``
+    fails, as an HTTP client retries a truncated body. Without it a body that does not decode fails the stream.
+    """
+
+    body: bytes
+    decode: Callable[[bytes], list[Any]]
+    refetch: Callable[[], bytes] | None = None
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     """What core hands a connector instance: where it lives and the merchant's locale."""
@@ -97,7 +116,7 @@ class Stream:
         self.cursor_field = cursor_field
         self._reader = reader
 
-    def read(self, cursor: Any | None) -> Iterator[dict[str, Any] | Checkpoint | Tombstone | Invalid]:
+    def read(self, cursor: Any | None) -> Iterator[dict[str, Any] | RawPage | Checkpoint | Tombstone | Invalid]:
         """Yield raw records changed at or after ``cursor`` (``None``: everything)."""
         if self._reader is None:
             raise NotImplementedError(f"stream {self.name!r} defines no reader")

@@ -23,20 +23,24 @@ class CursorTracker:
         self.primary_key = primary_key
         saved = saved if isinstance(saved, dict) else {}
         self.start: Any = saved.get("value")
-        self._start_keys = set(saved.get("keys") or ())
+        self.start_keys = set(saved.get("keys") or ())
         self.value: Any = self.start
-        self.keys: set[str] = set(self._start_keys)
+        self.keys: set[str] = set(self.start_keys)
         self.in_order = True
         self._last: Any = None
 
     def already_stored(self, record: dict[str, Any]) -> bool:
         """True if ``record`` sits exactly on the saved boundary and was stored by an earlier run."""
         value = record.get(self.field)
-        return value is not None and value == self.start and str(record.get(self.primary_key)) in self._start_keys
+        return (value is not None and value == self.start
+                and str(record.get(self.primary_key)) in self.start_keys)
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account for a record that will be stored."""
-        value = record.get(self.field)
+        self.observe_value(record.get(self.field), record.get(self.primary_key))
+
+    def observe_value(self, value: Any, key: Any) -> None:
+        """``observe`` for a record whose cursor value and primary key were read elsewhere (a page worker)."""
         if value is None:
             return
         try:
@@ -49,12 +53,12 @@ class CursorTracker:
             self.in_order = False
             return
         if value == self.value and len(self.keys) < MAX_BOUNDARY_KEYS:
-            self.keys.add(str(record.get(self.primary_key)))
+            self.keys.add(str(key))
 
     def state(self, *, final: bool) -> dict[str, Any] | None:
         """The cursor to save now; mid-stream only while the stream has yielded in cursor order."""
         if not final and not self.in_order:
-            return {"value": self.start, "keys": sorted(self._start_keys)} if self.start is not None else None
+            return {"value": self.start, "keys": sorted(self.start_keys)} if self.start is not None else None
         if self.value is None:
             return None
         return {"value": self.value, "keys": sorted(self.keys)}

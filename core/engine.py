@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 from .connector import Checkpoint, Connector, Invalid, Stream, Tombstone
 from .cursor import CursorTracker
 from .errors import LockedError, RecordMappingError, StoresyncError
 from .lock import connector_lock
 from .mapping import StreamMapping
+from .pages import ON_BOUNDARY, Boundary, Mapped, PageJob, PagePool, worker_count
 from .plugins import PluginHost
+from .recordmap import map_record, quarantine_entry, raw_text
 from .report import RunReport, StreamReport
 from .store import Store
-from .tables import json_text
 from .writer import Item, Prepared, QuarantineEntry, RowPreparer
 
-__all__ = ["ProgressFn", "SyncEngine"]
+__all__ = ["ProgressFn", "SyncEngine", "quarantine_entry", "raw_text"]
 
 #: called after every batch with (connector_id, stream, records read so far)
 ProgressFn = Callable[[str, str, int], None]
@@ -47,22 +46,6 @@ class _Batch:
         return len(self.items) + len(self.quarantine) + len(self.tombstones)
 
 
-def raw_text(obj: Any) -> str:
-    """A raw payload as JSON text for storage (anything unserialisable is stringified)."""
-    if isinstance(obj, bytes):
-        obj = obj.decode("utf-8", errors="backslashreplace")
-    try:
-        return orjson.dumps(obj, default=str).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json_text(repr(obj))
-
-
-def quarantine_entry(raw: Any, reason: str, *, key: str | None = None, field: str | None = None) -> QuarantineEntry:
-    text = raw_text(raw)
-    record_key = key if key else "sha1:" + hashlib.sha1(text.encode()).hexdigest()
-    return QuarantineEntry(record_key=record_key, external_id=key, field=field, reason=reason, raw=text)
-
-
 class SyncEngine:
     """Runs syncs of configured connector instances against one store."""
 
@@ -72,6 +55,9 @@ class SyncEngine:
         self.progress = progress
         self.batch_size = host.config.storesync.batch_size
         self._veto_hook = bool(host.pm.hook.storesync_record_mapped.get_hookimpls())
+        # a veto hook runs on this process, so with one every record is mapped here
+        workers = 0 if self._veto_hook else worker_count(host.config.storesync.workers)
+        self.pages = PagePool(host.config, workers)
 
     # -- public entry points ----------------------------------------------------------------------------
 
@@ -82,10 +68,13 @@ class SyncEngine:
         connectors = [self.host.connector(cid) for cid in ids]  # config errors surface before any work
         plans = [(c, self._select(c, streams)) for c in connectors]
         reports = []
-        for connector, selected in plans:
-            report = self._run(connector, selected, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
-            self.host.hook.storesync_sync_finished(run=report)
-            reports.append(report)
+        try:
+            for connector, selected in plans:
+                report = self._run(connector, selected, full_refresh=full_refresh, dry_run=dry_run, remap=remap)
+                self.host.hook.storesync_sync_finished(run=report)
+                reports.append(report)
+        finally:
+            self.pages.close()
         return reports
 
     def retry_quarantine(self, connector_id: str, stream: str | None = None) -> RunReport:
@@ -180,6 +169,11 @@ class SyncEngine:
         saved = self.store.get_cursor(connector.id, stream.name)
         tracker = CursorTracker(stream.cursor_field, stream.primary_key, saved) if stream.cursor_field else None
         records = stream.read(tracker.start if tracker else saved)
+        boundary = (Boundary(tracker.field, tracker.primary_key, tracker.start, frozenset(tracker.start_keys))
+                    if tracker is not None and tracker.start is not None else None)
+        job = PageJob(connector.id, stream.name, smap.target, self.store.dialect, stream.cursor_field,
+                      stream.primary_key, boundary)
+        records = self.pages.expand(records, job)  # RawPages decoded here, or mapped by worker processes
         had_quarantine = bool(self.store.quarantined(connector.id, stream.name, limit=1))
         self._consume(connector, stream.name, smap, records, rep, run_id, tracker=tracker, dry_run=dry_run,
                       clear_quarantine=had_quarantine)
@@ -222,18 +216,27 @@ class SyncEngine:
             if tracker is not None and tracker.already_stored(obj):
                 rep.unchanged += 1
                 return
-            try:
-                model = smap.to_model(obj)
-            except RecordMappingError as exc:
-                batch.quarantine.append(quarantine_entry(obj, str(exc), key=exc.record_key, field=exc.field))
-                return
-            if self._veto_hook and self._vetoed(connector, name, model):
+            vetoed = functools.partial(self._vetoed, connector, name) if self._veto_hook else None
+            result = map_record(smap, prepare, obj, vetoed)
+            if type(result) is QuarantineEntry:
+                batch.quarantine.append(result)
+            elif result is None:
                 rep.vetoed += 1
-                return
-            raw = orjson.dumps(obj, default=str)
-            batch.items.append(prepare(Item(model.external_id, model, raw.decode()), raw))
+            else:
+                batch.items.append(result)
+                if tracker is not None:
+                    tracker.observe(obj)
+        elif type(obj) is Mapped:  # mapped by a page worker
+            rep.read += 1
+            batch.items.append(obj.prepared)
             if tracker is not None:
-                tracker.observe(obj)
+                tracker.observe_value(obj.cursor, obj.key)
+        elif obj is ON_BOUNDARY:
+            rep.read += 1
+            rep.unchanged += 1
+        elif type(obj) is QuarantineEntry:
+            rep.read += 1
+            batch.quarantine.append(obj)
         elif isinstance(obj, Checkpoint):  # a snapshot: the writer thread saves it later, the stream may mutate it
             batch.state, batch.has_state = copy.deepcopy(obj.state), True
         elif isinstance(obj, Tombstone):

@@ -15,6 +15,7 @@ import orjson
 from .config import Config, load_config
 from .connector import Invalid
 from .engine import SyncEngine
+from .pages import expand_pages
 from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
 from .forwarding import forward_after_sync
 from .plugins import PluginHost, build_plugin_host
@@ -106,7 +107,7 @@ class Session:
 
     def preview_mapping(self, connector_id: str, stream: str, limit: int) -> Iterator[tuple[bool, dict[str, Any]]]:
         smap = self.host.mapping(connector_id).stream(stream)
-        source = self.host.connector(connector_id).stream(stream).read(None)
+        source = expand_pages(self.host.connector(connector_id).stream(stream).read(None))
         records = (r for r in source if isinstance(r, dict | Invalid))
         return _map_all(smap, itertools.islice(records, limit))
 

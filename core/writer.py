@@ -19,7 +19,7 @@ import orjson
 from .models import Canonical
 from .tables import CHILD_TABLES, ENTITY_TABLES, json_text, table_columns, to_utc_text
 
-__all__ = ["BatchWriter", "Counts", "Item", "Prepared", "QuarantineEntry", "RowPreparer"]
+__all__ = ["BatchWriter", "Counts", "Item", "Prepared", "QuarantineEntry", "RowPreparer", "keeps_model"]
 
 #: nested canonical lists stored as entity rows of their own: target -> (field, child target, link field)
 NESTED_ENTITIES = {"product": ("variants", "variant", "product_external_id")}
@@ -28,11 +28,20 @@ _CHUNK = 5000
 
 
 class Item(NamedTuple):
-    """One mapped record to store: its external id, validated model and raw payload as JSON text."""
+    """One mapped record to store: its external id, validated model and raw payload as JSON text.
+
+    Once prepared, ``model`` is only read for targets with nested entities (``keeps_model``); records mapped
+    in a page worker (core/pages.py) come back without it (``None``) for the others.
+    """
 
     external_id: str
-    model: Canonical
+    model: Canonical | None
     raw: str | None
+
+
+def keeps_model(target: str) -> bool:
+    """Whether writing a prepared record of ``target`` still needs its model (to store nested entities)."""
+    return target in NESTED_ENTITIES
 
 
 class Prepared(NamedTuple):

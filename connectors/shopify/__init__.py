@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ...core.capabilities import PushOutcome, StockUpdate
-from ...core.connector import Connector, Stream
+from ...core.connector import Connector, RawPage, Stream
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
 from ...core.prefetch import prefetch
@@ -126,13 +126,19 @@ class ShopifyConnector(Connector):
             params["updated_at_min"] = str(cursor)
         return params
 
-    def _lister(self, resource: str, **extra: Any) -> Callable[[Any], Iterator[dict]]:
-        def read(cursor: Any) -> Iterator[dict]:
+    def _lister(self, resource: str, **extra: Any) -> Callable[[Any], Iterator[RawPage]]:
+        def read(cursor: Any) -> Iterator[RawPage]:
             with self.client() as client:
-                # the next page downloads while this one is mapped and stored
-                for page in prefetch(client.pages(resource, self._params(cursor, **extra))):
-                    yield from page
+                # the next page downloads while this one is mapped and stored; big syncs map pages in
+                # worker processes (core/pages.py)
+                pages = client.raw_pages(resource, self._params(cursor, **extra), refetch=self._refetch)
+                yield from prefetch(pages)
         return read
+
+    def _refetch(self, url: str, params: Any) -> bytes:
+        """One page downloaded again, on a client of its own (the stream's may be closed by then)."""
+        with self.client() as client:
+            return client.refetch(url, params)
 
     def read_locations(self, cursor: Any = None) -> Iterator[dict]:
         """Every location (a handful; Shopify does not page them, and there is no cursor)."""

@@ -9,16 +9,19 @@ a filter there is a 400).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
+from ...core.connector import RawPage
 from ...core.errors import FatalSyncError
 from ...core.http import HttpClient, HttpSettings, LeakyBucketPacer
 
-__all__ = ["ShopifyClient", "next_link", "parse_link_header"]
+__all__ = ["ShopifyClient", "decode_page", "next_link", "parse_link_header"]
 
 # one link-value: <uri> followed by any number of ;-separated parameters (quoted values may hold , and ;)
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,="]+(?:\s*=\s*(?:"[^"]*"|[^;,"]*))?)*)')
@@ -38,6 +41,15 @@ def parse_link_header(value: str | None) -> dict[str, str]:
                 for rel in (quoted if quoted else bare).split():
                     links.setdefault(rel.lower(), url)
     return links
+
+
+def decode_page(body: bytes, key: str) -> list[Any]:
+    """The ``key`` list of a list response's body; ``ValueError`` if the body is not such an object."""
+    data = orjson.loads(body)  # orjson.JSONDecodeError is a ValueError
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValueError(f"expected a JSON object with a {key!r} list, got {type(data).__name__}")
+    return items
 
 
 def next_link(response: httpx.Response) -> str | None:
@@ -95,6 +107,25 @@ class ShopifyClient:
             if url is not None:
                 self._check_same_origin(url)
 
+    def raw_pages(self, resource: str, params: Mapping[str, Any] | None = None, *,
+                  refetch: Callable[[str, Mapping[str, Any] | None], bytes] | None = None) -> Iterator[RawPage]:
+        """``pages``, each page undecoded: the engine decodes and maps big pages in worker processes.
+
+        ``refetch(url, params)`` downloads a page again when its body does not decode; the engine may call it
+        after this generator (and this client) have finished, so a connector passes one that opens a client.
+        """
+        refetch = refetch or self.refetch
+        key = resource.rsplit("/", 1)[-1]
+        decode = functools.partial(decode_page, key=key)
+        url: str | None = self.path(resource)
+        query: dict[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
+        while url is not None:
+            body, response = self._get_raw(url, query)
+            yield RawPage(body, decode, functools.partial(refetch, url, query))
+            url, query = next_link(response), None
+            if url is not None:
+                self._check_same_origin(url)
+
     def close(self) -> None:
         self.http.close()
 
@@ -108,13 +139,31 @@ class ShopifyClient:
     def _get(self, url: str, params: Mapping[str, Any] | None) -> tuple[Any, httpx.Response]:
         data, response = self.http.get_json(url, **({"params": dict(params)} if params else {}))
         if response.status_code >= 400:
-            errors = data.get("errors") if isinstance(data, dict) else None
-            detail = f": {errors}" if errors else ""
-            raise FatalSyncError(f"{self.http.name}: GET {response.request.url.path}: HTTP {response.status_code}"
-                                 f"{detail}", connector=self.http.name,
-                                 hint="check shop, base_url and api_version in plugins.toml"
-                                 if response.status_code == 404 else None)
+            self._fail(response, data)
         return data, response
+
+    def _get_raw(self, url: str, params: Mapping[str, Any] | None) -> tuple[bytes, httpx.Response]:
+        response = self.http.request("GET", url, **({"params": dict(params)} if params else {}))
+        if response.status_code >= 400:
+            try:
+                data = orjson.loads(response.content) if response.content else None
+            except ValueError:
+                data = None
+            self._fail(response, data)
+        return response.content, response
+
+    def refetch(self, url: str, params: Mapping[str, Any] | None) -> bytes:
+        """The body of one page, downloaded again."""
+        return self._get_raw(url, params)[0]
+
+    def _fail(self, response: httpx.Response, data: Any) -> None:
+        """Raise the FatalSyncError of a 4xx answer (``data``: its decoded body, if any)."""
+        errors = data.get("errors") if isinstance(data, dict) else None
+        detail = f": {errors}" if errors else ""
+        raise FatalSyncError(f"{self.http.name}: GET {response.request.url.path}: HTTP {response.status_code}"
+                             f"{detail}", connector=self.http.name,
+                             hint="check shop, base_url and api_version in plugins.toml"
+                             if response.status_code == 404 else None)
 
     def _check_same_origin(self, url: str) -> None:
         """Never send the token to another host than the shop's (a Link header pointing elsewhere)."""

@@ -15,7 +15,8 @@ from shared_fixtures import fixture_path
 from storesync.connectors.shopify import ShopifyConnector, ShopifySettings
 from storesync.connectors.shopify.client import ShopifyClient, parse_link_header
 from storesync.core.connector import ConnectorContext
-from storesync.core.errors import FatalSyncError, RecordMappingError
+from storesync.core.errors import FatalSyncError, RecordMappingError, RetriableSyncError
+from storesync.core.pages import expand_pages
 from storesync.core.mapping import load_mapping
 from storesync.core.transforms import TransformContext, builtin_transforms
 
@@ -23,6 +24,11 @@ REPO = Path(__file__).resolve().parents[3]
 SHOP = "lamkee.myshopify.com"
 BASE = f"https://{SHOP}/admin/api/2024-07"
 TOKEN = "shpat_0123456789abcdef_secret"
+
+
+def read(stream, cursor) -> list:
+    """A stream's records with its undecoded pages decoded, as the engine sees them."""
+    return list(expand_pages(stream.read(cursor)))
 
 
 def connector(**settings) -> ShopifyConnector:
@@ -47,7 +53,7 @@ def test_filters_go_on_the_first_request_only_and_the_next_link_is_followed_exac
     httpx_mock.add_response(url=next_url, json={"customers": [{"id": 3}]})  # last page: no Link header
 
     stream = connector(page_size=2).stream("customers")
-    records = list(stream.read("2025-06-01T00:00:00+08:00"))
+    records = read(stream, "2025-06-01T00:00:00+08:00")
 
     assert [r["id"] for r in records] == [1, 2, 3]
     first, second = httpx_mock.get_requests()
@@ -61,7 +67,7 @@ def test_filters_go_on_the_first_request_only_and_the_next_link_is_followed_exac
 
 def test_without_a_cursor_the_first_request_has_no_updated_at_min_and_orders_ask_for_every_status(httpx_mock):
     httpx_mock.add_response(url=f"{BASE}/orders.json?limit=250&status=any", json={"orders": []})
-    assert list(connector().stream("orders").read(None)) == []
+    assert read(connector().stream("orders"), None) == []
     assert query(httpx_mock.get_requests()[0].url) == {"limit": ["250"], "status": ["any"]}
 
 
@@ -120,7 +126,7 @@ def test_429_with_retry_after_is_waited_out_and_retried(httpx_mock) -> None:
     conn = connector()
     conn.sleep = waits.append
 
-    assert [p["id"] for p in conn.stream("products").read(None)] == [9]
+    assert [p["id"] for p in read(conn.stream("products"), None)] == [9]
     assert waits == [2.0]  # exactly the server's Retry-After
     assert len(httpx_mock.get_requests()) == 2
 
@@ -151,6 +157,23 @@ def test_other_4xx_is_fatal_and_names_the_error(httpx_mock) -> None:
                             json={"errors": "created_at_min cannot be passed when page_info is present"})
     with pytest.raises(FatalSyncError, match="HTTP 400: created_at_min cannot be passed"):
         list(connector().stream("orders").read(None))
+
+
+def test_a_page_that_does_not_decode_is_downloaded_again(httpx_mock) -> None:
+    url = f"{BASE}/customers.json?limit=250"
+    whole = json.dumps({"customers": [{"id": 1}, {"id": 2}]}).encode()
+    httpx_mock.add_response(url=url, content=whole[: len(whole) // 2])  # a short body: valid HTTP, half the JSON
+    httpx_mock.add_response(url=url, content=whole)
+
+    assert [r["id"] for r in read(connector().stream("customers"), None)] == [1, 2]
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_a_page_that_never_decodes_fails_the_stream_with_a_retriable_error(httpx_mock) -> None:
+    httpx_mock.add_response(url=f"{BASE}/customers.json?limit=250", json={"customer": []}, is_reusable=True)
+    with pytest.raises(RetriableSyncError, match="expected a JSON object with a 'customers' list"):
+        read(connector().stream("customers"), None)
+    assert len(httpx_mock.get_requests()) == 4  # the first download and three more
 
 
 def test_a_next_link_to_another_host_is_refused(httpx_mock) -> None:

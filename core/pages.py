@@ -1,0 +1,237 @@
+"""Pages mapped in worker processes: decode, map, validate and hash a page's records off the main process.
+
+A big sync is CPU-bound in Python: decoding each JSON page, mapping and validating its records and hashing them
+take several times longer than downloading the page or writing its rows. Threads cannot share that work (the
+GIL), processes can. A stream that yields ``RawPage`` objects lets ``PagePool`` send each page's bytes to a
+worker process, which returns the page's records already turned into row parameters (``Prepared``),
+quarantine entries or "already stored at the cursor boundary" markers, in the page's order. This process keeps
+downloading (the connector's read-ahead thread) and writing (the engine's writer thread) meanwhile.
+
+The pool starts only once a stream has yielded a few pages (starting a worker costs about a second), and
+falls back to decoding on this process, with a warning, if a worker cannot start or dies: the sync's result
+is the same either way, only its speed differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, NamedTuple
+
+from .config import Config
+from .connector import RawPage
+from .errors import RetriableSyncError
+from .recordmap import map_record
+from .writer import Prepared, QuarantineEntry, RowPreparer, keeps_model
+
+__all__ = ["ON_BOUNDARY", "Boundary", "Mapped", "PagePool", "decode_page", "expand_pages", "worker_count"]
+
+logger = logging.getLogger("storesync.pages")
+
+#: a body that does not decode is downloaded again at most this many times
+MAX_REFETCHES = 3
+#: a stream's first pages are decoded here; the pool starts with the page after these
+INLINE_PAGES = 4
+#: ``[storesync] workers`` when unset: one per CPU, at most this many, none on a single CPU
+AUTO_WORKERS_MAX = 4
+
+
+class Boundary(NamedTuple):
+    """What a worker needs to skip records an earlier run stored exactly at the saved cursor."""
+
+    field: str
+    primary_key: str
+    start: Any
+    keys: frozenset[str]
+
+    def holds(self, record: dict[str, Any]) -> bool:
+        value = record.get(self.field)
+        return value is not None and value == self.start and str(record.get(self.primary_key)) in self.keys
+
+
+class Mapped(NamedTuple):
+    """A record a worker mapped: its row, and the cursor value and primary key the tracker observes."""
+
+    prepared: Prepared
+    cursor: Any
+    key: str
+
+
+class _OnBoundary:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ON_BOUNDARY"
+
+
+#: a record an earlier run stored at exactly the saved cursor value (counted as unchanged)
+ON_BOUNDARY = _OnBoundary()
+
+
+class PageJob(NamedTuple):
+    """The stream a page belongs to, as a worker needs it."""
+
+    connector_id: str
+    stream: str
+    target: str
+    dialect: str
+    cursor_field: str | None
+    primary_key: str
+    boundary: Boundary | None
+
+
+def worker_count(setting: int | None) -> int:
+    """Worker processes for ``[storesync] workers`` (``None``: automatic)."""
+    if setting is not None:
+        return setting
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else min(cpus, AUTO_WORKERS_MAX)
+
+
+def decode_page(page: RawPage) -> list[Any]:
+    """The records of ``page``, decoded on this process; a body that does not decode is downloaded again."""
+    body = page.body
+    for attempt in range(MAX_REFETCHES + 1):
+        try:
+            return page.decode(body)
+        except ValueError as exc:
+            if page.refetch is None or attempt == MAX_REFETCHES:
+                tried = f" (downloaded {attempt + 1} times)" if page.refetch else ""
+                raise RetriableSyncError(f"a page of {len(body):,} bytes does not decode{tried}: {exc}",
+                                         hint="a truncated download; run the sync again") from None
+            logger.warning("a page of %d bytes does not decode (%s); downloading it again", len(body), exc)
+            body = page.refetch()
+    raise AssertionError("unreachable")
+
+
+def expand_pages(records: Iterable[Any]) -> Iterator[Any]:
+    """``records`` with every ``RawPage`` replaced by its decoded records (for readers other than the engine)."""
+    for obj in records:
+        if type(obj) is RawPage:
+            yield from decode_page(obj)
+        else:
+            yield obj
+
+
+class PagePool:
+    """Worker processes that map ``RawPage``s; one pool serves every stream of a run."""
+
+    def __init__(self, config: Config, workers: int, *, inline_pages: int = INLINE_PAGES) -> None:
+        self.config = config
+        self.workers = workers
+        self.inline_pages = inline_pages
+        self.pages_mapped = 0  # by workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._off_reason: str | None = None if workers > 0 else "disabled"
+
+    @property
+    def active(self) -> bool:
+        return self._off_reason is None
+
+    def expand(self, records: Iterable[Any], job: PageJob) -> Iterator[Any]:
+        """What ``records`` yields, in order, with each ``RawPage`` replaced by its records.
+
+        Pages past the first few go to the workers (up to two per worker in flight) and come back as
+        ``Mapped``, ``QuarantineEntry``, ``ON_BOUNDARY`` or other non-dict objects the stream put in the page;
+        the others come back decoded, as dicts, for the engine to map itself.
+        """
+        pending: deque[tuple[RawPage, Future[Any]]] = deque()
+        seen = 0
+        for obj in records:
+            if type(obj) is RawPage:
+                seen += 1
+                if self.active and seen > self.inline_pages:
+                    pending.append((obj, self._submit(obj, job)))
+                    if len(pending) > 2 * self.workers:
+                        yield from self._collect(*pending.popleft())
+                    continue
+                while pending:
+                    yield from self._collect(*pending.popleft())
+                yield from decode_page(obj)
+            else:
+                while pending:
+                    yield from self._collect(*pending.popleft())
+                yield obj
+        while pending:
+            yield from self._collect(*pending.popleft())
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    # -- internals
+
+    def _submit(self, page: RawPage, job: PageJob) -> Future[Any]:
+        if self._executor is None:
+            context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                                 initargs=(self.config,))
+        return self._executor.submit(_map_page, page.body, page.decode, job)
+
+    def _collect(self, page: RawPage, future: Future[Any]) -> Iterator[Any]:
+        try:
+            results = future.result()
+        except Exception as exc:  # a worker that cannot start, died, or a page that does not pickle
+            self._turn_off(f"{type(exc).__name__}: {exc}")
+            results = None
+        if results is None:  # the body did not decode in the worker, or the pool failed: do it here
+            yield from decode_page(page)
+            return
+        self.pages_mapped += 1
+        yield from results
+
+    def _turn_off(self, reason: str) -> None:
+        if self._off_reason is None:
+            logger.warning("page workers are off for the rest of this run (%s); mapping on the main process",
+                           reason)
+            self._off_reason = reason
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+# -- the worker side -------------------------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(config: Config) -> None:
+    from .plugins import build_plugin_host
+
+    _worker["host"] = build_plugin_host(config)
+    _worker["streams"] = {}
+
+
+def _map_page(body: bytes, decode: Any, job: PageJob) -> list[Any] | None:
+    """The page's records turned into what ``PagePool.expand`` yields; ``None`` if the body does not decode."""
+    try:
+        records = decode(body)
+    except ValueError:
+        return None
+    key = (job.connector_id, job.stream, job.target, job.dialect)
+    if key not in _worker["streams"]:
+        smap = _worker["host"].mapping(job.connector_id).stream(job.stream)
+        _worker["streams"][key] = (smap, RowPreparer(job.target, job.dialect, job.connector_id, job.stream))
+    smap, prepare = _worker["streams"][key]
+    keep_model = keeps_model(job.target)
+    field, pk, boundary = job.cursor_field, job.primary_key, job.boundary
+    out: list[Any] = []
+    for obj in records:
+        if type(obj) is not dict:
+            out.append(obj)
+        elif boundary is not None and boundary.holds(obj):
+            out.append(ON_BOUNDARY)
+        else:
+            result = map_record(smap, prepare, obj)
+            if type(result) is QuarantineEntry:
+                out.append(result)
+            else:
+                if not keep_model:  # the model pickles slowly and nothing after preparing needs it
+                    result = result._replace(item=result.item._replace(model=None))
+                out.append(Mapped(result, obj.get(field) if field else None, str(obj.get(pk))))
+    return out

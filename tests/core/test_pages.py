@@ -1,0 +1,112 @@
+"""Pages mapped in worker processes (core/pages.py) store exactly what mapping on the main process stores."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from storesync.connectors.shopify.client import decode_page as shopify_page
+from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
+from storesync.core.config import Config
+from storesync.core.connector import RawPage
+from storesync.core.engine import SyncEngine
+from storesync.core.operations import Session
+from storesync.core.pages import PageJob, PagePool, worker_count
+
+TOKEN = "shpat_pages_test_token"
+TABLES = ("customer", "product", "variant", "orders")
+
+
+def engine_for(root: Path, base_url: str, workers: int) -> SyncEngine:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "plugins.toml").write_text(
+        f'[storesync]\ndatabase = "sqlite:///{root / "store.db"}"\nbatch_size = 100\nworkers = {workers}\n\n'
+        f'[connectors.web]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\naccess_token = "{TOKEN}"\n'
+        f'base_url = "{base_url}"\npage_size = 20\npacing = false\n'
+        'streams = ["customers", "products", "orders"]\n', encoding="utf-8")
+    session = Session.open(str(root / "plugins.toml"))
+    return SyncEngine(session.host, session.store)
+
+
+def stored(root: Path) -> dict[str, set]:
+    with sqlite3.connect(root / "store.db") as conn:
+        out = {t: set(conn.execute(f"SELECT external_id, row_hash FROM {t}")) for t in TABLES}
+        out["order_line"] = set(conn.execute(
+            "SELECT o.external_id, l.position, l.sku, l.quantity FROM order_line l JOIN orders o ON o.id = l.order_id"))
+    return out
+
+
+def counts(engine: SyncEngine) -> dict[str, tuple]:
+    (report,) = engine.sync(["web"])
+    assert report.status in ("ok", "quarantined"), report.error  # the emulator seeds a few bad records
+    return {s.stream: (s.read, s.inserted, s.updated, s.unchanged, s.quarantined) for s in report.streams}
+
+
+def test_worker_processes_store_what_the_main_process_stores_full_and_incremental(tmp_path: Path) -> None:
+    with ShopifyEmulator(orders=400, seed=21, token=TOKEN, rate_limit=None) as shop:
+        here = engine_for(tmp_path / "here", shop.base_url, workers=0)
+        pool = engine_for(tmp_path / "pool", shop.base_url, workers=2)
+        assert counts(here) == counts(pool)
+        assert here.pages.pages_mapped == 0
+        assert pool.pages.pages_mapped >= 20 - 4  # 400 orders in pages of 20, after the first 4 of each stream
+        assert stored(tmp_path / "here") == stored(tmp_path / "pool")
+
+        for key in shop.store.orders.keys[50:90]:
+            shop.touch("orders", key)
+        for key in shop.store.customers.keys[:30]:
+            shop.touch("customers", key)
+        again_here, again_pool = counts(here), counts(pool)
+    assert again_here == again_pool
+    assert again_pool["orders"][2] == 40 and again_pool["customers"][2] == 30  # updated
+    assert stored(tmp_path / "here") == stored(tmp_path / "pool")
+
+
+def test_a_short_body_mapped_in_a_worker_is_downloaded_again(tmp_path: Path) -> None:
+    with ShopifyEmulator(orders=300, seed=22, token=TOKEN, rate_limit=None) as good, \
+            ShopifyEmulator(orders=300, seed=22, token=TOKEN, rate_limit=None,
+                            faults=Faults(truncate_rate=0.2, truncate_mode="short", seed=3)) as bad:
+        clean = engine_for(tmp_path / "clean", good.base_url, workers=0)
+        faulty = engine_for(tmp_path / "faulty", bad.base_url, workers=2)
+        counts(clean)
+        counts(faulty)
+        assert bad.requests.total > good.requests.total  # short bodies happened and were fetched again
+    assert faulty.pages.pages_mapped > 0
+    assert stored(tmp_path / "clean") == stored(tmp_path / "faulty")
+
+
+def _pages(n: int, decode) -> list[RawPage]:
+    return [RawPage(orjson.dumps({"customers": [{"id": i * 10 + k} for k in range(3)]}), decode) for i in range(n)]
+
+
+def test_a_page_that_cannot_reach_a_worker_is_decoded_here_and_the_pool_turns_off(caplog) -> None:
+    pool = PagePool(Config(), workers=1, inline_pages=1)
+    job = PageJob("web", "customers", "customer", "sqlite", None, "id", None)
+    try:
+        out = list(pool.expand(_pages(3, lambda body: orjson.loads(body)["customers"]), job))  # not picklable
+    finally:
+        pool.close()
+    assert [r["id"] for r in out] == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+    assert not pool.active and pool.pages_mapped == 0
+    assert "page workers are off" in caplog.text
+
+
+def test_a_worker_that_cannot_map_the_stream_turns_the_pool_off_without_losing_a_page() -> None:
+    pool = PagePool(Config(), workers=1, inline_pages=0)  # a configuration with no connector "web"
+    job = PageJob("web", "customers", "customer", "sqlite", None, "id", None)
+    try:
+        out = list(pool.expand([*_pages(2, functools.partial(shopify_page, key="customers")), "marker"], job))
+    finally:
+        pool.close()
+    assert [r if isinstance(r, str) else r["id"] for r in out] == [0, 1, 2, 10, 11, 12, "marker"]
+    assert not pool.active
+
+
+@pytest.mark.parametrize(("setting", "cpus", "expected"), [(0, 8, 0), (3, 1, 3), (None, 1, 0), (None, 2, 2),
+                                                           (None, 16, 4)])
+def test_worker_count(monkeypatch, setting, cpus, expected) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    assert worker_count(setting) == expected
