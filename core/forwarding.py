@@ -23,8 +23,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from .connector import Connector
-from .errors import (ConfigError, LockedError, RetriableSyncError, SkippableRecordError, SyncError, did_you_mean,
-                     known)
+from .errors import (
+    ConfigError,
+    ConfigIssue,
+    LockedError,
+    RetriableSyncError,
+    SkippableRecordError,
+    SyncError,
+    did_you_mean,
+    known,
+)
 from .forwarded import DONE_STATES, ForwardedOrderRow
 from .lock import connector_lock
 from .models import Order, OrderLine
@@ -33,7 +41,7 @@ from .report import RunReport, StreamReport
 from .store import Store, now
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["BATCH", "forward_after_sync", "forward_orders", "forwarders", "forwarded_rows"]
+__all__ = ["BATCH", "config_issues", "forward_after_sync", "forward_orders", "forwarders", "forwarded_rows"]
 
 BATCH = 200
 _ORDER_FIELDS = [f for f in Order.model_fields if f != "lines"]
@@ -56,6 +64,8 @@ def forward_after_sync(host: PluginHost, store: Store, reports: list[RunReport])
         except (SyncError, LockedError) as exc:  # the synced records stay; the run reports the failure
             report.error, report.exception = f"order forwarding: {exc}", exc
         report.finish()
+        if report.run_id is not None:  # the run log row gets the step's counts and outcome too
+            store.finish_run(report.run_id, report.status, report.counts(), report.error)
 
 
 def forward_orders(host: PluginHost, store: Store, connector_id: str) -> list[StreamReport]:
@@ -75,19 +85,35 @@ def forward_orders(host: PluginHost, store: Store, connector_id: str) -> list[St
 
 
 def _sources(host: PluginHost, target: Connector) -> list[str]:
+    issues = _source_issues(host, target)
+    if issues:
+        raise ConfigError(issues)
+    return list(getattr(target.settings, "forward_orders_from", None) or [])
+
+
+def _source_issues(host: PluginHost, target: Connector) -> list[ConfigIssue]:
     sources = list(getattr(target.settings, "forward_orders_from", None) or [])
-    where = f"connectors.{target.id}.forward_orders_from"
-    if not callable(getattr(target, "create_order", None)):
-        raise ConfigError(f"connector {target.id!r} ({target.name}) cannot create orders, so it cannot take "
-                          "forwarded orders", file=host.config.file_label, key=where)
+    file, where = host.config.file_label, f"connectors.{target.id}.forward_orders_from"
+    if sources and not callable(getattr(target, "create_order", None)):
+        return [ConfigIssue(file, where, f"connector {target.id!r} ({target.name}) cannot create orders, so it "
+                                         "cannot take forwarded orders")]
+    issues = []
     for source in sources:
         if source not in host.config.connectors:
-            raise ConfigError(f"unknown connector {source!r}{did_you_mean(source, host.config.connectors)};"
-                              f"{known(host.config.connectors)}", file=host.config.file_label, key=where)
-        if source == target.id:
-            raise ConfigError(f"connector {target.id!r} cannot forward its own orders to itself",
-                              file=host.config.file_label, key=where)
-    return sources
+            issues.append(ConfigIssue(file, where, f"unknown connector {source!r}"
+                                                   f"{did_you_mean(source, host.config.connectors)};"
+                                                   f"{known(host.config.connectors)}"))
+        elif source == target.id:
+            issues.append(ConfigIssue(file, where, f"connector {target.id!r} cannot forward its own orders to itself"))
+    return issues
+
+
+def config_issues(host: PluginHost) -> list[ConfigIssue]:
+    """Problems with ``forward_orders_from`` of every configured connector (for ``config check``)."""
+    issues: list[ConfigIssue] = []
+    for cid in host.config.connectors:
+        issues.extend(_source_issues(host, host.connector(cid)))
+    return issues
 
 
 def _forward_one(store: Store, target: Connector, source: str, order: Order, rep: StreamReport) -> None:

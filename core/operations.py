@@ -17,6 +17,7 @@ from .connector import Invalid
 from .engine import SyncEngine
 from .pages import expand_pages
 from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
+from .forwarding import config_issues as forwarding_issues
 from .forwarding import forward_after_sync
 from .plugins import PluginHost, build_plugin_host
 from .progress import SyncProgress
@@ -70,7 +71,7 @@ class Session:
         """Validate settings and mappings of every configured connector; raise one ConfigError with all issues."""
         issues = self.host.validate_connectors()
         if not issues:
-            issues = self._mapping_issues(list(self.config.connectors))
+            issues = self._mapping_issues(list(self.config.connectors)) + forwarding_issues(self.host)
         if issues:
             raise ConfigError(issues)
         where = self.config.path or "built-in defaults (no plugins.toml found)"

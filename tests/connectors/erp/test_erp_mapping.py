@@ -78,3 +78,5 @@ def test_forwarding_from_an_unknown_connector_is_a_config_error(cli, tmp_path: P
         proc = cli("orders", "forward", cid, cwd=tmp_path, env={"ODOO_API_KEY": KEY})
         assert proc.returncode == 2, proc.stderr
         assert "unknown connector 'shpo'" in proc.stderr and not odoo.writes
+        check = cli("config", "check", cwd=tmp_path, env={"ODOO_API_KEY": KEY})
+    assert check.returncode == 2 and f"connectors.{cid}.forward_orders_from: unknown connector 'shpo'" in check.stderr

@@ -89,6 +89,9 @@ def test_orders_forwarded_once_however_often_sync_runs(cli, store_url: str, tmp_
     states = {r[0]: r[1] for r in rows(store_url, "SELECT state, count(*) FROM forwarded_order WHERE connector_id = :c "
                                                   "GROUP BY state", c=cid)}
     assert states == {"created": 8, "quarantined": 1}
+    (first_run,) = rows(store_url, "SELECT status, counts FROM run WHERE connector_id = :c ORDER BY id LIMIT 1", c=cid)
+    counts = first_run[1] if isinstance(first_run[1], dict) else json.loads(first_run[1])
+    assert first_run[0] == "quarantined" and counts[f"orders<-{shop}"]["inserted"] == 8
 
 
 def test_faults_lose_nothing_and_duplicate_nothing(cli, store_url: str, tmp_path: Path) -> None:
