@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ...core.capabilities import OrderReceipt, PushOutcome, StockUpdate
 from ...core.connector import Checkpoint, Connector, Invalid, Stream
+from ...core.errors import ConfigError
 from ...core.hookspecs import hookimpl
 from ...core.http import HttpSettings
 from ...core.models import Order
@@ -198,8 +199,6 @@ class OdooConnector(Connector):
                                 fields=["complete_name"])
             missing = sorted(set(names) - {r["complete_name"] for r in roots})
             if missing:
-                from ...core.errors import ConfigError
-
                 raise ConfigError(f"connector {self.id!r}: stock_locations names unknown Odoo locations: "
                                   f"{', '.join(missing)}", hint="use complete names such as 'WH/Stock'")
             domain.append(("id", "child_of", [r["id"] for r in roots]))
