@@ -67,6 +67,9 @@ class _OnBoundary:
     def __repr__(self) -> str:
         return "ON_BOUNDARY"
 
+    def __reduce__(self) -> str:
+        return "ON_BOUNDARY"  # unpickles as this module's one instance, so ``is`` holds across processes
+
 
 #: a record an earlier run stored at exactly the saved cursor value (counted as unchanged)
 ON_BOUNDARY = _OnBoundary()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import pickle
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from storesync.core.config import Config
 from storesync.core.connector import RawPage
 from storesync.core.engine import SyncEngine
 from storesync.core.operations import Session
-from storesync.core.pages import PageJob, PagePool, worker_count
+from storesync.core import pages
+from storesync.core.pages import ON_BOUNDARY, Boundary, Mapped, PageJob, PagePool, worker_count
+from storesync.core.writer import QuarantineEntry
 
 TOKEN = "shpat_pages_test_token"
 TABLES = ("customer", "product", "variant", "orders")
@@ -55,13 +58,16 @@ def test_worker_processes_store_what_the_main_process_stores_full_and_incrementa
         assert pool.pages.pages_mapped >= 20 - 4  # 400 orders in pages of 20, after the first 4 of each stream
         assert stored(tmp_path / "here") == stored(tmp_path / "pool")
 
-        for key in shop.store.orders.keys[50:90]:
+        for key in shop.store.orders.keys[50:250]:
             shop.touch("orders", key)
         for key in shop.store.customers.keys[:30]:
             shop.touch("customers", key)
+        mapped = pool.pages.pages_mapped
         again_here, again_pool = counts(here), counts(pool)
     assert again_here == again_pool
-    assert again_pool["orders"][2] == 40 and again_pool["customers"][2] == 30  # updated
+    assert pool.pages.pages_mapped > mapped  # the incremental run used the workers too
+    assert again_pool["orders"][2] == 200 and again_pool["customers"][2] == 30  # updated
+    assert again_pool["orders"][4] == 0  # nothing quarantined
     assert stored(tmp_path / "here") == stored(tmp_path / "pool")
 
 
@@ -76,6 +82,26 @@ def test_a_short_body_mapped_in_a_worker_is_downloaded_again(tmp_path: Path) -> 
         assert bad.requests.total > good.requests.total  # short bodies happened and were fetched again
     assert faulty.pages.pages_mapped > 0
     assert stored(tmp_path / "clean") == stored(tmp_path / "faulty")
+
+
+def test_a_worker_marks_records_stored_at_the_boundary_and_maps_the_rest(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, "http://127.0.0.1:9", workers=1)
+    pages._start_worker(engine.host.config)  # what a worker process runs first, here in this process
+    stamp = "2025-06-01T10:00:00+08:00"
+    orders = [{"id": i, "name": f"#{i}", "updated_at": stamp, "created_at": stamp, "currency": "HKD",
+               "total_price": "10.00", "line_items": []} for i in (1, 2, 3)]
+    orders.append({"id": 4, "updated_at": stamp})  # no created_at, total or currency: does not map
+    job = PageJob("web", "orders", "order", "sqlite", "updated_at", "id",
+                  Boundary("updated_at", "id", stamp, frozenset({"1", "3"})))
+    body = orjson.dumps({"orders": orders})
+
+    out = pickle.loads(pickle.dumps(pages._map_page(body, functools.partial(shopify_page, key="orders"), job)))
+
+    assert out[0] is ON_BOUNDARY and out[2] is ON_BOUNDARY  # as it crosses back to the main process
+    assert isinstance(out[1], Mapped) and (out[1].cursor, out[1].key) == (stamp, "2")
+    assert out[1].prepared.row[2] == "2" and out[1].prepared.item.model is None  # orders need no model once prepared
+    assert isinstance(out[3], QuarantineEntry) and out[3].external_id == "4"
+    assert pages._map_page(body[:-5], functools.partial(shopify_page, key="orders"), job) is None
 
 
 def _pages(n: int, decode) -> list[RawPage]:
