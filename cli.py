@@ -238,6 +238,11 @@ def mappings_preview(c: Ctx, connector_id: str, stream: str, limit: int) -> None
     sys.exit(1 if failed else 0)
 
 
+from .cli_orders import orders as _orders  # noqa: E402  (a command group in its own module)
+
+cli.add_command(_orders)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: turns storesync errors into one clear message and an exit code."""
     try:

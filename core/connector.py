@@ -137,6 +137,8 @@ class Connector:
     Settings: ClassVar[type[BaseModel]] = EmptySettings
     #: mapping file in ``storesync/mappings`` used when an instance names none
     default_mapping: ClassVar[str | None] = None
+    #: True if streams yield ``RawPage``s: the engine then starts its page workers when a sync begins
+    raw_pages: ClassVar[bool] = False
 
     def __init__(self, instance_id: str, settings: BaseModel, context: ConnectorContext) -> None:
         self.id = instance_id

@@ -57,7 +57,7 @@ class SyncEngine:
         self._veto_hook = bool(host.pm.hook.storesync_record_mapped.get_hookimpls())
         # a veto hook runs on this process, so with one every record is mapped here
         workers = 0 if self._veto_hook else worker_count(host.config.storesync.workers)
-        self.pages = PagePool(host.config, workers)
+        self.pages = PagePool(workers)
 
     # -- public entry points ----------------------------------------------------------------------------
 
@@ -70,6 +70,8 @@ class SyncEngine:
             connectors = [c for c in connectors if c.streams()]
         plans = [(c, self._select(c, streams)) for c in connectors]
         reports = []
+        if not remap and any(c.raw_pages for c in connectors):
+            self.pages.start(self.host)  # forks: before any stream starts a thread
         try:
             for connector, selected in plans:
                 report = self._run(connector, selected, full_refresh=full_refresh, dry_run=dry_run, remap=remap)

@@ -126,8 +126,10 @@ class HttpClient:
     def __init__(self, *, name: str, base_url: str, headers: dict[str, str] | None = None,
                  auth: httpx.Auth | tuple[str, str] | None = None, settings: HttpSettings | None = None,
                  pacer: Pacer | None = None, transport: httpx.BaseTransport | None = None,
-                 secrets: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep) -> None:
+                 secrets: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep,
+                 auth_hint: str = AUTH_HINT) -> None:
         self.name = name
+        self.auth_hint = auth_hint  # the fix-it hint of a 401/403
         self.settings = settings or HttpSettings()
         self.retries_used = 0
         self.requests_made = 0
@@ -211,7 +213,7 @@ class HttpClient:
         if status in (401, 403):
             scopes = " and that it grants the scopes this sync needs" if status == 403 else ""
             raise FatalSyncError(self._message(call, f"HTTP {status} {response.reason_phrase}"),
-                                 hint=AUTH_HINT + scopes, connector=self.name, request=call.label)
+                                 hint=self.auth_hint + scopes, connector=self.name, request=call.label)
         if status not in RETRY_STATUSES:
             if status >= 500:
                 raise FatalSyncError(self._message(call, f"HTTP {status} (not a retriable status)"),

@@ -17,6 +17,8 @@ from .connector import Invalid
 from .engine import SyncEngine
 from .pages import expand_pages
 from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
+from .forwarding import config_issues as forwarding_issues
+from .forwarding import forward_after_sync
 from .plugins import PluginHost, build_plugin_host
 from .progress import SyncProgress
 from .report import RunReport
@@ -70,7 +72,7 @@ class Session:
         """Validate settings and mappings of every configured connector; raise one ConfigError with all issues."""
         issues = self.host.validate_connectors()
         if not issues:
-            issues = self._mapping_issues(list(self.config.connectors))
+            issues = self._mapping_issues(list(self.config.connectors)) + forwarding_issues(self.host)
         issues += notification_issues(self.config)
         if issues:
             raise ConfigError(issues)
@@ -119,8 +121,11 @@ class Session:
              dry_run: bool, remap: bool, progress: bool) -> list[RunReport]:
         with SyncProgress(enabled=progress) as bar, _bulk_gc():
             engine = SyncEngine(self.host, self.store, progress=bar)
-            return engine.sync(connector_ids, streams=streams, full_refresh=full_refresh, dry_run=dry_run,
-                               remap=remap)
+            reports = engine.sync(connector_ids, streams=streams, full_refresh=full_refresh, dry_run=dry_run,
+                                  remap=remap)
+        if not (streams or dry_run or remap):  # the order-forwarding step (core/forwarding.py)
+            forward_after_sync(self.host, self.store, reports)
+        return reports
 
     def retry_quarantine(self, connector_ids: list[str] | None, stream: str | None) -> list[RunReport]:
         engine = SyncEngine(self.host, self.store)

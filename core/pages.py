@@ -7,9 +7,11 @@ worker process, which returns the page's records already turned into row paramet
 quarantine entries or "already stored at the cursor boundary" markers, in the page's order. This process keeps
 downloading (the connector's read-ahead thread) and writing (the engine's writer thread) meanwhile.
 
-The pool starts only once a stream has yielded a few pages (starting a worker costs about a second), and
-falls back to decoding on this process, with a warning, if a worker cannot start or dies: the sync's result
-is the same either way, only its speed differs.
+Workers are forked when a sync of a connector that yields raw pages starts, before the sync starts any
+thread, so they begin with the plugin host and compiled mappings already in memory (nothing to import or
+compile, pages shared with this process until written) and with plugins registered in-process too. If a worker
+dies or a page cannot be sent to one, the rest of the run decodes pages on this process, with a warning: the
+store ends the same either way, only the speed differs.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
-from .config import Config
 from .connector import RawPage
 from .errors import RetriableSyncError
 from .recordmap import map_record
@@ -34,8 +36,8 @@ logger = logging.getLogger("storesync.pages")
 
 #: a body that does not decode is downloaded again at most this many times
 MAX_REFETCHES = 3
-#: a stream's first pages are decoded here; the pool starts with the page after these
-INLINE_PAGES = 4
+#: a stream's first pages are decoded here (a small stream gains nothing from the round trip)
+INLINE_PAGES = 2
 #: ``[storesync] workers`` when unset: one per CPU, at most this many, none on a single CPU
 AUTO_WORKERS_MAX = 4
 
@@ -123,17 +125,36 @@ def expand_pages(records: Iterable[Any]) -> Iterator[Any]:
 class PagePool:
     """Worker processes that map ``RawPage``s; one pool serves every stream of a run."""
 
-    def __init__(self, config: Config, workers: int, *, inline_pages: int = INLINE_PAGES) -> None:
-        self.config = config
+    def __init__(self, workers: int, *, inline_pages: int = INLINE_PAGES) -> None:
         self.workers = workers
         self.inline_pages = inline_pages
         self.pages_mapped = 0  # by workers
         self._executor: ProcessPoolExecutor | None = None
-        self._off_reason: str | None = None if workers > 0 else "disabled"
+        self._off_reason: str | None = "not started"
 
     @property
     def active(self) -> bool:
         return self._off_reason is None
+
+    def start(self, host: Any) -> None:
+        """Fork the workers now, with ``host`` (a ``PluginHost`` whose mappings are compiled) in their memory.
+
+        Call it before the run starts threads: a forked child gets only the forking thread, and a lock another
+        thread held at that moment would stay locked in the child.
+        """
+        if self.workers <= 0 or self._executor is not None:
+            return
+        try:
+            context = multiprocessing.get_context("fork")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                                 initargs=(host,))
+            self._executor.submit(int).result()  # with fork, the first submit starts every worker
+        except (OSError, ValueError, RuntimeError, BrokenProcessPool) as exc:  # no fork here, or out of processes
+            self._executor = None
+            logger.warning("page workers could not start (%s: %s); mapping on the main process",
+                           type(exc).__name__, exc)
+            return
+        self._off_reason = None
 
     def expand(self, records: Iterable[Any], job: PageJob) -> Iterator[Any]:
         """What ``records`` yields, in order, with each ``RawPage`` replaced by its records.
@@ -149,7 +170,7 @@ class PagePool:
                 seen += 1
                 if self.active and seen > self.inline_pages:
                     pending.append((obj, self._submit(obj, job)))
-                    if len(pending) > 2 * self.workers:
+                    if len(pending) > self.workers:
                         yield from self._collect(*pending.popleft())
                     continue
                 while pending:
@@ -170,10 +191,7 @@ class PagePool:
     # -- internals
 
     def _submit(self, page: RawPage, job: PageJob) -> Future[Any]:
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                                 initargs=(self.config,))
+        assert self._executor is not None
         return self._executor.submit(_map_page, page.body, page.decode, job)
 
     def _collect(self, page: RawPage, future: Future[Any]) -> Iterator[Any]:
@@ -203,10 +221,8 @@ class PagePool:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(config: Config) -> None:
-    from .plugins import build_plugin_host
-
-    _worker["host"] = build_plugin_host(config)
+def _start_worker(host: Any) -> None:
+    _worker["host"] = host
     _worker["streams"] = {}
 
 

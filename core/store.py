@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from .errors import StoreError
+from .forwarded import ForwardedOrderRow  # noqa: F401  (registers the forwarded_order table)
 from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
 from .writer import BatchWriter

@@ -70,6 +70,7 @@ class ShopifyConnector(Connector):
     name = "shopify"
     Settings = ShopifySettings
     default_mapping = "shopify.toml"
+    raw_pages = True  # customers, products and orders: big syncs map pages in worker processes
     settings: ShopifySettings
 
     #: tests may hand in an ``httpx.MockTransport`` and a no-op sleep

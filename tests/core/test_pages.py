@@ -15,6 +15,7 @@ from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
 from storesync.core.config import Config
 from storesync.core.connector import RawPage
 from storesync.core.engine import SyncEngine
+from storesync.core.plugins import build_plugin_host
 from storesync.core.operations import Session
 from storesync.core import pages
 from storesync.core.pages import ON_BOUNDARY, Boundary, Mapped, PageJob, PagePool, worker_count
@@ -55,7 +56,7 @@ def test_worker_processes_store_what_the_main_process_stores_full_and_incrementa
         pool = engine_for(tmp_path / "pool", shop.base_url, workers=2)
         assert counts(here) == counts(pool)
         assert here.pages.pages_mapped == 0
-        assert pool.pages.pages_mapped >= 20 - 4  # 400 orders in pages of 20, after the first 4 of each stream
+        assert pool.pages.pages_mapped >= 20 - 2  # 400 orders in pages of 20, after the first 2 of each stream
         assert stored(tmp_path / "here") == stored(tmp_path / "pool")
 
         for key in shop.store.orders.keys[50:250]:
@@ -86,7 +87,7 @@ def test_a_short_body_mapped_in_a_worker_is_downloaded_again(tmp_path: Path) -> 
 
 def test_a_worker_marks_records_stored_at_the_boundary_and_maps_the_rest(tmp_path: Path) -> None:
     engine = engine_for(tmp_path, "http://127.0.0.1:9", workers=1)
-    pages._start_worker(engine.host.config)  # what a worker process runs first, here in this process
+    pages._start_worker(engine.host)  # what a worker process runs first, here in this process
     stamp = "2025-06-01T10:00:00+08:00"
     orders = [{"id": i, "name": f"#{i}", "updated_at": stamp, "created_at": stamp, "currency": "HKD",
                "total_price": "10.00", "line_items": []} for i in (1, 2, 3)]
@@ -109,7 +110,9 @@ def _pages(n: int, decode) -> list[RawPage]:
 
 
 def test_a_page_that_cannot_reach_a_worker_is_decoded_here_and_the_pool_turns_off(caplog) -> None:
-    pool = PagePool(Config(), workers=1, inline_pages=1)
+    pool = PagePool(1, inline_pages=1)
+    pool.start(build_plugin_host(Config()))
+    assert pool.active
     job = PageJob("web", "customers", "customer", "sqlite", None, "id", None)
     try:
         out = list(pool.expand(_pages(3, lambda body: orjson.loads(body)["customers"]), job))  # not picklable
@@ -121,7 +124,8 @@ def test_a_page_that_cannot_reach_a_worker_is_decoded_here_and_the_pool_turns_of
 
 
 def test_a_worker_that_cannot_map_the_stream_turns_the_pool_off_without_losing_a_page() -> None:
-    pool = PagePool(Config(), workers=1, inline_pages=0)  # a configuration with no connector "web"
+    pool = PagePool(1, inline_pages=0)
+    pool.start(build_plugin_host(Config()))  # a configuration with no connector "web"
     job = PageJob("web", "customers", "customer", "sqlite", None, "id", None)
     try:
         out = list(pool.expand([*_pages(2, functools.partial(shopify_page, key="customers")), "marker"], job))
