@@ -153,31 +153,33 @@ def test_an_invalid_number_fails_with_the_reason_and_is_flagged(world: World) ->
         assert recipients(conn)[0]["invalid"]
 
 
-def test_an_answer_lost_after_the_gateway_took_the_message_is_not_resent(world: World) -> None:
+def broken_send(world: World, hook: str):
+    """Notify one new order while the emulator breaks at ``hook``; the emulator answers 500 either way.
+
+    ``before_create``: the message is never created. ``after_create``: it is created and the answer is lost.
+    """
     world.customer("C1", "+85291234567", "en")
     world.order("1", "C1")
 
-    def lose_answer(message) -> None:
-        raise RuntimeError("connection dropped")  # the emulator answers 500 after creating the message
-    world.emu.after_create = lose_answer
-    first = world.notify()
+    def broken(_arg) -> None:
+        raise RuntimeError("connection dropped")
+    setattr(world.emu, hook, broken)
+    report = world.notify()
+    setattr(world.emu, hook, None)
+    return report
+
+
+def test_an_answer_lost_after_the_gateway_took_the_message_is_not_resent(world: World) -> None:
+    first = broken_send(world, "after_create")
     assert first.exit_code == 3 and "not idempotent" in first.error
     assert world.messages()[0]["status"] == "submitting"
-    world.emu.after_create = None
     second = world.notify()
     assert (second.delivery.recovered, second.delivery.requeued, second.delivery.sent) == (1, 0, 0)
     assert len(world.emu.sends) == 1 and world.messages()[0]["provider_id"] == world.emu.sends[0].sid
 
 
 def test_a_send_that_never_reached_the_gateway_is_sent_on_the_next_run(world: World) -> None:
-    world.customer("C1", "+85291234567", "en")
-    world.order("1", "C1")
-
-    def refuse(form) -> None:
-        raise RuntimeError("down")
-    world.emu.before_create = refuse
-    assert world.notify().exit_code == 3 and world.emu.sends == []
-    world.emu.before_create = None
+    assert broken_send(world, "before_create").exit_code == 3 and world.emu.sends == []
     second = world.notify()
     assert (second.delivery.recovered, second.delivery.requeued, second.delivery.sent) == (0, 1, 1)
     assert len(world.emu.sends) == 1
@@ -333,14 +335,7 @@ def test_a_cut_off_send_is_looked_up_only_after_settle_after_seconds(world: Worl
     from storesync.core.outbox import deliver
     from storesync.core.rules import load_rules
 
-    world.customer("C1", "+85291234567", "en")
-    world.order("1", "C1")
-
-    def lose_answer(message) -> None:
-        raise RuntimeError("connection dropped")
-    world.emu.after_create = lose_answer
-    assert world.notify().exit_code == 3
-    world.emu.after_create = None
+    assert broken_send(world, "after_create").exit_code == 3
     connector = world.host.connector("sms")
     patient = load_rules(world.host.config).model_copy(update={"settle_after_seconds": 60})
     waited = deliver(world.store, connector, patient)
