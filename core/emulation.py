@@ -11,6 +11,8 @@ that register their connection in ``emulator._connections`` (on setup, removed o
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, Self
 
@@ -61,3 +63,13 @@ class LoopbackEmulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def serve_until_interrupted(self, banner: Callable[[Self], str]) -> None:
+        """Start, print ``banner(self)`` (the URL, credentials, a plugins.toml table) and serve until Ctrl-C."""
+        with self:
+            print(banner(self), flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -237,17 +236,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     odoo = OdooEmulator(database=args.database, login=args.login, api_key=args.api_key, partners=args.partners,
                         products=args.products, orders=args.orders, seed_value=args.seed, port=args.port,
                         faults=Faults(args.fault_rate, args.truncate_rate, seed=args.seed))
-    with odoo:
-        tables = odoo.db.tables
-        print(f"Odoo emulator: {odoo.url}  database: {odoo.database}  login: {odoo.login}  api key: {odoo.api_key}"
-              f"  ({len(tables['res.partner'])} partners, {len(tables['product.product'])} products, "
-              f"{len(tables['sale.order'])} sale orders; Ctrl-C to stop)\n\nexport ODOO_API_KEY={odoo.api_key}\n\n"
-              f"# plugins.toml\n{odoo.plugins_toml(args.connector_id, transport=args.transport)}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    def banner(e: OdooEmulator) -> str:
+        tables = e.db.tables
+        return (f"Odoo emulator: {e.url}  database: {e.database}  login: {e.login}  api key: {e.api_key}"
+                f"  ({len(tables['res.partner'])} partners, {len(tables['product.product'])} products, "
+                f"{len(tables['sale.order'])} sale orders; Ctrl-C to stop)\n\nexport ODOO_API_KEY={e.api_key}\n\n"
+                f"# plugins.toml\n{e.plugins_toml(args.connector_id, transport=args.transport)}")
+
+    odoo.serve_until_interrupted(banner)
 
 
 if __name__ == "__main__":

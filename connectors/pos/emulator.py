@@ -165,16 +165,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     bucket = LeakyBucket(max(1, int(args.rate_limit * 2)), args.rate_limit) if args.rate_limit > 0 else None
     pos = SquareEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port, rate_limit=bucket,
                          faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
-    with pos:
-        print(f"Square emulator: {pos.base_url}  token: {pos.token}  ({len(pos.store.orders)} orders, "
-              f"{len(pos.store.locations)} locations, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
-              f"\nexport SQUARE_TOKEN={pos.token}\n\n# plugins.toml\n{pos.plugins_toml(args.connector_id)}",
-              flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    pos.serve_until_interrupted(lambda e: (
+        f"Square emulator: {e.base_url}  token: {e.token}  ({len(e.store.orders)} orders, "
+        f"{len(e.store.locations)} locations, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+        f"\nexport SQUARE_TOKEN={e.token}\n\n# plugins.toml\n{e.plugins_toml(args.connector_id)}"))
 
 
 if __name__ == "__main__":

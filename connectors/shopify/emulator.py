@@ -680,20 +680,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     shop = ShopifyEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port,
                            rate_limit=None if args.no_rate_limit else LeakyBucket(args.bucket_size, args.leak_rate),
                            faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
-    with shop:
-        print(f"Shopify emulator: {shop.base_url}  token: {shop.token}  "
-              f"({len(shop.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
-              f"\n# plugins.toml (then: export SHOPIFY_TOKEN={shop.token}; storesync sync shop)\n"
-              f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
-              f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{shop.base_url}"\n'
-              + ("pacing = false\n" if shop.rate_limit is None else
-                 f"bucket_size = {shop.rate_limit.size}\nleak_rate = {shop.rate_limit.leak_rate:g}\n"),
-              flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    shop.serve_until_interrupted(lambda e: (
+        f"Shopify emulator: {e.base_url}  token: {e.token}  "
+        f"({len(e.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+        f"\n# plugins.toml (then: export SHOPIFY_TOKEN={e.token}; storesync sync shop)\n"
+        f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
+        f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{e.base_url}"\n'
+        + ("pacing = false\n" if e.rate_limit is None else
+           f"bucket_size = {e.rate_limit.size}\nleak_rate = {e.rate_limit.leak_rate:g}\n")))
 
 
 if __name__ == "__main__":
