@@ -19,6 +19,7 @@ from .pages import expand_pages
 from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
 from .forwarding import config_issues as forwarding_issues
 from .forwarding import forward_after_sync
+from .inventory_config import inventory_issues
 from .plugins import PluginHost, build_plugin_host
 from .progress import SyncProgress
 from .report import RunReport
@@ -73,6 +74,7 @@ class Session:
         issues = self.host.validate_connectors()
         if not issues:
             issues = self._mapping_issues(list(self.config.connectors)) + forwarding_issues(self.host)
+        issues += inventory_issues(self.config)
         issues += notification_issues(self.config)
         if issues:
             raise ConfigError(issues)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -224,6 +227,17 @@ _worker: dict[str, Any] = {}
 def _start_worker(host: Any) -> None:
     _worker["host"] = host
     _worker["streams"] = {}
+    # Ctrl-C reaches the whole process group: the main process handles it and stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a forked worker holds the task queue's write end too, so it would wait forever on a parent killed with -9
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="storesync-worker-watch",
+                     daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _map_page(body: bytes, decode: Any, job: PageJob) -> list[Any] | None:

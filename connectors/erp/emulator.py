@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
 from collections.abc import Iterable
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
+from ...core.emulation import LoopbackEmulator
 from ..shopify.emulator import Faults, RequestLog, Write, _Handler, _Reply
 from .emulator_api import WRITE_METHODS, call, named_params
 from .emulator_db import OdooDB, OdooFault
@@ -65,12 +64,11 @@ def _error_data(fault: OdooFault) -> dict[str, Any]:
             "debug": f"Traceback (most recent call last):\n  ...\n{fault.name}: {fault.message}\n"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class OdooEmulator:
+class OdooEmulator(LoopbackEmulator):
     """The database plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
+
+    handler_class = _Handler
+    thread_name = "odoo-emulator"
 
     def __init__(self, *, database: str = "odoo", login: str = "admin", api_key: str = "odoo_emulator_key",
                  partners: int = 40, products: int = 20, orders: int = 30, seed_value: int = 0,
@@ -85,42 +83,12 @@ class OdooEmulator:
         self.denied_models: set[str] = set()
         self.sessions: set[int] = set()
         self.uid = 2
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set = set()
+        self._init_server(port)
         self._lock = threading.Lock()
-
-    # -- lifecycle
-    def start(self) -> OdooEmulator:
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="odoo-emulator",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            for sock in list(self._connections):
-                try:
-                    sock.shutdown(2)
-                except OSError:
-                    pass
-            self._server = None
-
-    def __enter__(self) -> OdooEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
 
     def plugins_toml(self, connector_id: str = "erp", key_env: str = "ODOO_API_KEY", transport: str = "jsonrpc") -> str:
         """A ready ``[connectors.<id>]`` table pointing at this emulator."""
@@ -268,17 +236,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     odoo = OdooEmulator(database=args.database, login=args.login, api_key=args.api_key, partners=args.partners,
                         products=args.products, orders=args.orders, seed_value=args.seed, port=args.port,
                         faults=Faults(args.fault_rate, args.truncate_rate, seed=args.seed))
-    with odoo:
-        tables = odoo.db.tables
-        print(f"Odoo emulator: {odoo.url}  database: {odoo.database}  login: {odoo.login}  api key: {odoo.api_key}"
-              f"  ({len(tables['res.partner'])} partners, {len(tables['product.product'])} products, "
-              f"{len(tables['sale.order'])} sale orders; Ctrl-C to stop)\n\nexport ODOO_API_KEY={odoo.api_key}\n\n"
-              f"# plugins.toml\n{odoo.plugins_toml(args.connector_id, transport=args.transport)}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    def banner(e: OdooEmulator) -> str:
+        tables = e.db.tables
+        return (f"Odoo emulator: {e.url}  database: {e.database}  login: {e.login}  api key: {e.api_key}"
+                f"  ({len(tables['res.partner'])} partners, {len(tables['product.product'])} products, "
+                f"{len(tables['sale.order'])} sale orders; Ctrl-C to stop)\n\nexport ODOO_API_KEY={e.api_key}\n\n"
+                f"# plugins.toml\n{e.plugins_toml(args.connector_id, transport=args.transport)}")
+
+    odoo.serve_until_interrupted(banner)
 
 
 if __name__ == "__main__":

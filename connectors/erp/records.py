@@ -4,9 +4,9 @@ Odoo stores ``write_date`` with microseconds but reads it back to the second (``
 UTC). So the cursor is a whole second and the boundary second is read again in full on the next run (never
 skipped, never de-duplicated by id: a record changed twice within one second still arrives). Pages are asked
 for with ``write_date >= <second of the last record>`` ordered by ``write_date asc, id asc``: a new page restarts
-at the last second seen (records of that second already yielded are dropped), and ``offset`` only grows while a
-single second holds more than a page. A record that changes while the read runs moves to a later second and is
-met again further on, so no record is skipped at a page edge.
+at the last second seen (records of that second already yielded are dropped), and a single second holding more
+than a page is walked by id. A record that changes while the read runs moves to a later second and is met again
+further on, so no record is skipped at a page edge.
 """
 
 from __future__ import annotations
@@ -25,25 +25,44 @@ ODOO_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def seek_pages(client: OdooClient, model: str, domain: list, fields: list[str], *, since: str | None,
                page_size: int, context: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Pages of ``search_read`` records with ``write_date >= since``, oldest change first, none twice."""
-    lower, offset, seen = since, 0, set()
+    """Pages of ``search_read`` records with ``write_date >= since``, oldest change first, none twice.
+
+    A second holding more than a page is walked by id (``id > last id`` within ``[second, second + 1 s)``),
+    never by offset: a record rewritten during the read leaves that second, and an offset would then step over
+    the record that took its place.
+    """
+    lower, after_id, seen = since, None, set()
     fields = sorted({*fields, "write_date"})
     while True:
-        bound = [("write_date", ">=", lower)] if lower else []
-        page = client.call(model, "search_read", domain=[*domain, *bound], fields=fields, offset=offset,
-                           limit=page_size, order=ORDER, context=dict(context or {}))
+        if after_id is None:
+            bound, order = ([("write_date", ">=", lower)] if lower else []), ORDER
+        else:
+            bound = [("write_date", ">=", lower), ("write_date", "<", _next_second(lower)), ("id", ">", after_id)]
+            order = "id asc"
+        page = client.call(model, "search_read", domain=[*domain, *bound], fields=fields, offset=0,
+                           limit=page_size, order=order, context=dict(context or {}))
         fresh = [r for r in page if r["id"] not in seen]
         if fresh:
             yield fresh
+        seen.update(r["id"] for r in page)
+        if after_id is not None:  # walking one crowded second
+            if len(page) < page_size:  # done with it: go on after it
+                lower, after_id, seen = _next_second(lower), None, set()
+            else:
+                after_id = page[-1]["id"]
+            continue
         if len(page) < page_size:
             return
         last = page[-1]["write_date"]
-        if last == lower:  # one second holds more than a page: step through it
-            offset += len(page)
-            seen.update(r["id"] for r in page)
+        if last == lower:  # one second holds more than a page: walk it by id
+            after_id = 0
         else:
-            lower, offset = last, 0
+            lower = last
             seen = {r["id"] for r in page if r["write_date"] == last}
+
+
+def _next_second(second: str) -> str:
+    return (datetime.strptime(second, ODOO_FORMAT) + timedelta(seconds=1)).strftime(ODOO_FORMAT)
 
 
 def step_back(second: str | None, seconds: int) -> str | None:

@@ -20,15 +20,14 @@ Python hooks (``touch``, ``sell``) never see faults. Deliberate simplifications 
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from collections.abc import Iterable
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ...core.emulation import LoopbackEmulator
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, Write, _Handler, _Reply
 from .emulator_api import Api, ApiError
 from .emulator_data import SquareStore, generate
@@ -57,12 +56,11 @@ def _reply(status: int, payload: Any) -> _Reply:
     return _Reply(status, payload if isinstance(payload, bytes) else orjson.dumps(payload))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class SquareEmulator:
+class SquareEmulator(LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
+
+    handler_class = _Handler
+    thread_name = "square-emulator"
 
     def __init__(self, orders: int = 1000, seed: int = 0, token: str = "sq_emulator_token",
                  rate_limit: LeakyBucket | None = None, faults: Faults | None = None, customers: int | None = None,
@@ -76,41 +74,7 @@ class SquareEmulator:
         self.writes: list[Write] = []
         self.requests = RequestLog()
         self.api = Api(self.store)
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set = set()
-
-    # -- lifecycle
-    def start(self) -> SquareEmulator:
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="square-emulator",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            for sock in list(self._connections):  # end keep-alive connections so clients see the server go
-                try:
-                    sock.shutdown(2)
-                except OSError:
-                    pass
-            self._server = None
-
-    def __enter__(self) -> SquareEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._init_server(port)
 
     def plugins_toml(self, connector_id: str = "tills", token_env: str = "SQUARE_TOKEN") -> str:
         """A ready ``[connectors.<id>]`` table pointing at this emulator."""
@@ -201,16 +165,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     bucket = LeakyBucket(max(1, int(args.rate_limit * 2)), args.rate_limit) if args.rate_limit > 0 else None
     pos = SquareEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port, rate_limit=bucket,
                          faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
-    with pos:
-        print(f"Square emulator: {pos.base_url}  token: {pos.token}  ({len(pos.store.orders)} orders, "
-              f"{len(pos.store.locations)} locations, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
-              f"\nexport SQUARE_TOKEN={pos.token}\n\n# plugins.toml\n{pos.plugins_toml(args.connector_id)}",
-              flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    pos.serve_until_interrupted(lambda e: (
+        f"Square emulator: {e.base_url}  token: {e.token}  ({len(e.store.orders)} orders, "
+        f"{len(e.store.locations)} locations, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+        f"\nexport SQUARE_TOKEN={e.token}\n\n# plugins.toml\n{e.plugins_toml(args.connector_id)}"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ No HTTP server lives here (the webhook receiver does that); these are plain func
   ``("customers", customer)`` at once. ``order.created``/``order.updated`` carry only the order id, and
   ``inventory.count.updated`` only the states that changed: they are listed in ``refetch`` for
   :func:`complete` (``SquareConnector.resolve_event``) to re-read. Records equal what the streams yield, so the
-  same mapping applies. Square delivers at least once: the caller de-duplicates on ``event_id``.
+  same mapping applies. Square delivers at least once: drop repeats with ``SeenIds.first_time(event_id)``
+  (``storesync.core.seen``), as :func:`new_events` does.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.seen import SeenIds
 from .records import level_records
 
-__all__ = ["SIGNATURE_HEADER", "SUPPORTED_EVENTS", "EventRecords", "complete", "event_records", "verify_signature"]
+__all__ = ["SIGNATURE_HEADER", "SUPPORTED_EVENTS", "EventRecords", "complete", "event_records", "new_events",
+           "verify_signature"]
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 SUPPORTED_EVENTS = ("customer.created", "customer.updated", "inventory.count.updated", "order.created",
@@ -74,6 +77,14 @@ class EventRecords:
     def supported(self) -> bool:
         """False for event types this connector does not turn into records (acknowledge and ignore them)."""
         return self.type in SUPPORTED_EVENTS
+
+
+def new_events(bodies: Iterator[bytes | str | dict] | list, seen: SeenIds) -> Iterator[EventRecords]:
+    """``event_records`` of each body, leaving out events whose ``event_id`` ``seen`` already holds."""
+    for body in bodies:
+        event = event_records(body)
+        if seen.first_time(event.event_id):
+            yield event
 
 
 def event_records(body: bytes | str | dict) -> EventRecords:

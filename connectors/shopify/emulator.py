@@ -27,12 +27,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ...core.emulation import LoopbackEmulator
 from .emulator_data import Store, generate, parse_ts, ts
 
 __all__ = ["DEVIATIONS", "Faults", "GraphQLCost", "LeakyBucket", "RequestLog", "ShopifyEmulator", "Write", "main"]
@@ -421,8 +422,10 @@ class _GraphQL:
 _DEFAULT = object()
 
 
-class ShopifyEmulator:
+class ShopifyEmulator(LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
+
+    thread_name = "shopify-emulator"
 
     def __init__(self, orders: int = 1000, seed: int = 0, token: str = "shpat_emulator",
                  rate_limit: LeakyBucket | None | object = _DEFAULT, faults: Faults | None = None,
@@ -437,44 +440,7 @@ class ShopifyEmulator:
         self.writes: list[Write] = []
         self.requests = RequestLog()
         self._graphql = _GraphQL(self)
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set = set()
-
-    # -- lifecycle
-    def start(self) -> ShopifyEmulator:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        server.daemon_threads = True
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="shopify-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            for sock in list(self._connections):  # end keep-alive connections so clients see the server go
-                try:
-                    sock.shutdown(2)
-                except OSError:
-                    pass
-            self._server = None
-
-    def __enter__(self) -> ShopifyEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._init_server(port)
 
     def url(self, path: str, version: str = "2024-07") -> str:
         return f"{self.base_url}/admin/api/{version}/{path.lstrip('/')}"
@@ -693,6 +659,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
 
+ShopifyEmulator.handler_class = _Handler  # defined after the emulator it serves
+
+
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m storesync.connectors.shopify.emulator",
                                      description="Serve a fake Shopify Admin API on 127.0.0.1.")
@@ -711,20 +680,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     shop = ShopifyEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port,
                            rate_limit=None if args.no_rate_limit else LeakyBucket(args.bucket_size, args.leak_rate),
                            faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
-    with shop:
-        print(f"Shopify emulator: {shop.base_url}  token: {shop.token}  "
-              f"({len(shop.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
-              f"\n# plugins.toml (then: export SHOPIFY_TOKEN={shop.token}; storesync sync shop)\n"
-              f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
-              f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{shop.base_url}"\n'
-              + ("pacing = false\n" if shop.rate_limit is None else
-                 f"bucket_size = {shop.rate_limit.size}\nleak_rate = {shop.rate_limit.leak_rate:g}\n"),
-              flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    shop.serve_until_interrupted(lambda e: (
+        f"Shopify emulator: {e.base_url}  token: {e.token}  "
+        f"({len(e.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
+        f"\n# plugins.toml (then: export SHOPIFY_TOKEN={e.token}; storesync sync shop)\n"
+        f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
+        f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{e.base_url}"\n'
+        + ("pacing = false\n" if e.rate_limit is None else
+           f"bucket_size = {e.rate_limit.size}\nleak_rate = {e.rate_limit.leak_rate:g}\n")))
 
 
 if __name__ == "__main__":

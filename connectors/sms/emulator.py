@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
-from ...core.loopback import LoopbackServer
+from ...core.emulation import LoopbackEmulator
 from ...core.segments import count_segments
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, _Handler, _Reply
 from .webhooks import compute_signature, keyword_action
@@ -103,7 +103,7 @@ class EmulatedMessage:
         }
 
 
-class TwilioEmulator(LoopbackServer):
+class TwilioEmulator(LoopbackEmulator):
     """Messages of one emulated account plus an HTTP server on 127.0.0.1; a context manager."""
 
     handler_class = _Handler
@@ -113,7 +113,7 @@ class TwilioEmulator(LoopbackServer):
                  number: str = "+85230011234", delivery_seconds: float = 0.3, undeliverable: Iterable[str] = (),
                  rate_limit: LeakyBucket | None = None, faults: Faults | None = None, port: int = 0,
                  seed: int = 0) -> None:
-        super().__init__(port)
+        self._init_server(port)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
         self.number = number
@@ -329,8 +329,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     sms = TwilioEmulator(number=args.number, delivery_seconds=args.delivery_seconds, rate_limit=bucket,
                          faults=Faults(args.fault_rate, seed=args.seed), port=args.port, seed=args.seed)
     sms.serve_until_interrupted(
-        lambda: f"Twilio emulator: {sms.base_url}  account: {sms.account_sid}  (Ctrl-C to stop)\n"
-                f"\nexport TWILIO_AUTH_TOKEN={sms.auth_token}\n\n# plugins.toml\n{sms.plugins_toml(args.connector_id)}")
+        lambda e: f"Twilio emulator: {e.base_url}  account: {e.account_sid}  (Ctrl-C to stop)\n"
+                  f"\nexport TWILIO_AUTH_TOKEN={e.auth_token}\n\n# plugins.toml\n{e.plugins_toml(args.connector_id)}")
 
 
 if __name__ == "__main__":

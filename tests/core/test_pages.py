@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 import pickle
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -140,3 +145,75 @@ def test_a_worker_that_cannot_map_the_stream_turns_the_pool_off_without_losing_a
 def test_worker_count(monkeypatch, setting, cpus, expected) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: cpus)
     assert worker_count(setting) == expected
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+            found += [int(c) for c in children.read().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _sync_process(root: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}
+    return subprocess.Popen([sys.executable, "-m", "storesync.cli", "--config", str(root / "plugins.toml"), "sync",
+                             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _workers_of(proc: subprocess.Popen[bytes], deadline: float = 60) -> list[int]:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and proc.poll() is None:
+        kids = _children(proc.pid)
+        if len(kids) == 2:
+            return kids
+        time.sleep(0.05)
+    pytest.fail(f"no page workers appeared (rc={proc.poll()})")
+
+
+@pytest.mark.slow
+def test_workers_end_with_a_main_process_killed_with_9_and_a_rerun_completes_the_store(tmp_path: Path) -> None:
+    slow = Faults(slow_rate=1.0, slow_seconds=0.05, seed=1)  # every page a little late: the sync lasts seconds
+    with ShopifyEmulator(orders=3000, seed=23, token=TOKEN, rate_limit=None, faults=slow) as shop:
+        engine_for(tmp_path, shop.base_url, workers=2)  # writes plugins.toml
+        proc = _sync_process(tmp_path)
+        workers = _workers_of(proc)
+        time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        end = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "a page worker outlived its killed main process"
+
+        shop.faults.slow_rate = 0.0
+        rerun = _sync_process(tmp_path)
+        assert rerun.wait(timeout=120) == 0, rerun.stderr.read().decode() if rerun.stderr else ""
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 3000
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sync_and_its_workers_without_their_tracebacks(tmp_path: Path) -> None:
+    slow = Faults(slow_rate=1.0, slow_seconds=0.05, seed=1)
+    with ShopifyEmulator(orders=3000, seed=24, token=TOKEN, rate_limit=None, faults=slow) as shop:
+        engine_for(tmp_path, shop.base_url, workers=2)
+        proc = _sync_process(tmp_path)
+        workers = _workers_of(proc)
+        time.sleep(0.5)
+        for pid in (proc.pid, *workers):  # what a terminal does: SIGINT to the whole foreground group
+            os.kill(pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.returncode != 0
+    assert err.count("Traceback") <= 1 and "KeyboardInterrupt" not in err.replace("Aborted", ""), err[-3000:]
+    time.sleep(0.5)
+    assert not any(_alive(w) for w in workers)

@@ -14,6 +14,7 @@ import pytest
 from storesync.connectors.erp import OdooConnector, OdooSettings
 from storesync.connectors.erp.client import OdooError
 from storesync.connectors.erp.emulator import OdooEmulator
+from storesync.connectors.erp.records import seek_pages
 from storesync.core.capabilities import StockUpdate
 from storesync.core.connector import Checkpoint, ConnectorContext, Invalid
 from storesync.core.errors import ConfigError, SkippableRecordError
@@ -67,6 +68,27 @@ def test_a_record_changed_during_the_read_is_met_again_later(odoo: OdooEmulator)
     rest = records(list(reader))
     assert [r["city"] for r in rest if r["id"] == first[0]["id"]] == ["Macau"]
     assert {r["id"] for r in [*first, *rest]} == set(odoo.db.tables["res.partner"])
+
+
+def test_a_record_leaving_a_crowded_second_between_requests_skips_no_other(odoo: OdooEmulator) -> None:
+    """The read-ahead thread may ask for the next page before a write lands and the one after it after: a
+    record rewritten in between leaves its second, and paging by offset would then step over its neighbour."""
+    client = connector(odoo).client()
+    crowded = odoo.db.tables["res.partner"]
+    assert len({r["write_date"].replace(microsecond=0) for r in crowded.values()}) < len(crowded) / 4  # shared seconds
+    calls = []
+
+    def call(model, method, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 3:  # page 2 already read, page 3 not yet
+            odoo.odoo_call("res.partner", "write", ids=[min(crowded)], vals={"city": "Macau"})
+        return real(model, method, **kwargs)
+
+    real, client.call = client.call, call
+    got = [r["id"] for page in seek_pages(client, "res.partner", [], ["city"], since=None, page_size=4,
+                                          context={"active_test": False}) for r in page]
+    assert set(got) == set(crowded) and len(calls) >= 3
+    assert got.count(min(crowded)) == 2  # read before the write and again after it, in its new second
 
 
 def test_the_cursor_re_reads_only_its_own_second(odoo: OdooEmulator) -> None:

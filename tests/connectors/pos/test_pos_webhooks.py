@@ -7,7 +7,14 @@ import json
 import pytest
 from shared_fixtures import fixture_path
 
-from storesync.connectors.pos.webhooks import SIGNATURE_HEADER, event_records, signature_for, verify_signature
+from storesync.connectors.pos.webhooks import (
+    SIGNATURE_HEADER,
+    event_records,
+    new_events,
+    signature_for,
+    verify_signature,
+)
+from storesync.core.seen import SeenIds
 
 SPEC = "square_connect-api-specification"
 
@@ -76,3 +83,13 @@ def test_other_events_are_unsupported_and_bad_bodies_are_clear_errors() -> None:
         event_records({"type": "customer.created"})
     with pytest.raises(ValueError, match="without data.object.customer"):
         event_records({"event_id": "e1", "type": "customer.updated", "data": {"object": {}}})
+
+
+def test_a_redelivered_event_is_left_out_once_seen() -> None:
+    first, other = json.loads(event("CustomerCreatedEvent")), json.loads(event("CustomerUpdatedEvent"))
+    redelivered = json.dumps(first)  # the same event_id, as Square sends it again after a timeout
+    seen = SeenIds(capacity=2)
+
+    kept = [e.event_id for e in new_events([json.dumps(first), redelivered, json.dumps(other), redelivered], seen)]
+
+    assert kept == [first["event_id"], other["event_id"]]

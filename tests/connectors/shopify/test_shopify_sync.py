@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -178,3 +179,24 @@ def test_faults_end_in_the_same_store_as_a_clean_run(cli, store_url: str, tmp_pa
         want, got = set(rows(store_url, sql, c=clean)), set(rows(store_url, sql, c=faulty))
         assert want and got == want, table
     assert count_lines(store_url, faulty) == count_lines(store_url, clean) > 0
+
+
+def test_the_emulator_started_as_a_user_would_and_its_printed_table_sync(cli, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "storesync.connectors.shopify.emulator", "--orders", "120",
+                             "--token", TOKEN], stdout=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        while "[connectors.shop]\n" not in lines or lines[-1].strip():  # the banner, then the table to its end
+            line = proc.stdout.readline()
+            assert line, f"the emulator stopped printing: {lines}"
+            lines.append(line)
+        table = "".join(lines[lines.index("[connectors.shop]\n"):])
+        (tmp_path / "plugins.toml").write_text(f'[storesync]\ndatabase = "sqlite:///{tmp_path / "s.db"}"\n\n{table}',
+                                               encoding="utf-8")
+        first = sync(cli, tmp_path)
+        second = sync(cli, tmp_path)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert first["orders"]["inserted"] == 120 and first["customers"]["inserted"] > 0
+    assert all(s["inserted"] == 0 and s["updated"] == 0 for s in second.values())
