@@ -216,7 +216,13 @@ class PagePool:
             self._off_reason = reason
         executor, self._executor = self._executor, None
         if executor is not None:
+            # the pool may be in a state it does not shut down from by itself (a task that failed to pickle
+            # can leave its workers waiting): they are of no more use, so end them
+            workers = list(getattr(executor, "_processes", {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
+            for process in workers:
+                if process.is_alive():
+                    process.terminate()
 
 
 # -- the worker side -------------------------------------------------------------------------------------
@@ -224,9 +230,14 @@ class PagePool:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(host: Any) -> None:
+def _adopt(host: Any) -> None:
+    """Map pages of ``host``'s connectors in this process (what a worker does first; tests call it directly)."""
     _worker["host"] = host
     _worker["streams"] = {}
+
+
+def _start_worker(host: Any) -> None:
+    _adopt(host)
     # Ctrl-C reaches the whole process group: the main process handles it and stops the pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a forked worker holds the task queue's write end too, so it would wait forever on a parent killed with -9

@@ -130,9 +130,11 @@ class RowPreparer:
         """``raw_bytes``: ``item.raw`` UTF-8 encoded, when the caller has it (saves re-encoding a large payload)."""
         values = self.build(item.model)
         kids = [self.build_child(x) for x in getattr(item.model, self.child_field)] if self.build_child else None
-        digest = hashlib.blake2b(raw_bytes if raw_bytes is not None else (item.raw or "").encode(), digest_size=12)
+        # SHA-256 runs on the CPU's SHA instructions through OpenSSL: twice as fast as blake2b on 9 KB payloads
+        digest = hashlib.sha256(raw_bytes if raw_bytes is not None else (item.raw or "").encode())
         digest.update(orjson.dumps([values, kids], default=str))
-        return Prepared(item, [*self.head, item.external_id, digest.hexdigest(), item.raw, self.now, *values], kids)
+        return Prepared(item, [*self.head, item.external_id, digest.hexdigest()[:24], item.raw, self.now, *values],
+                        kids)
 
 
 class BatchWriter:

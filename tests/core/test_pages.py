@@ -92,7 +92,7 @@ def test_a_short_body_mapped_in_a_worker_is_downloaded_again(tmp_path: Path) -> 
 
 def test_a_worker_marks_records_stored_at_the_boundary_and_maps_the_rest(tmp_path: Path) -> None:
     engine = engine_for(tmp_path, "http://127.0.0.1:9", workers=1)
-    pages._start_worker(engine.host)  # what a worker process runs first, here in this process
+    pages._adopt(engine.host)  # what a worker process does first, here in this process
     stamp = "2025-06-01T10:00:00+08:00"
     orders = [{"id": i, "name": f"#{i}", "updated_at": stamp, "created_at": stamp, "currency": "HKD",
                "total_price": "10.00", "line_items": []} for i in (1, 2, 3)]
@@ -181,7 +181,7 @@ def _workers_of(proc: subprocess.Popen[bytes], deadline: float = 60) -> list[int
 
 @pytest.mark.slow
 def test_workers_end_with_a_main_process_killed_with_9_and_a_rerun_completes_the_store(tmp_path: Path) -> None:
-    slow = Faults(slow_rate=1.0, slow_seconds=0.05, seed=1)  # every page a little late: the sync lasts seconds
+    slow = Faults(slow_rate=1.0, slow_seconds=0.2, seed=1)  # every page late: the sync lasts half a minute
     with ShopifyEmulator(orders=3000, seed=23, token=TOKEN, rate_limit=None, faults=slow) as shop:
         engine_for(tmp_path, shop.base_url, workers=2)  # writes plugins.toml
         proc = _sync_process(tmp_path)
@@ -203,7 +203,7 @@ def test_workers_end_with_a_main_process_killed_with_9_and_a_rerun_completes_the
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_sync_and_its_workers_without_their_tracebacks(tmp_path: Path) -> None:
-    slow = Faults(slow_rate=1.0, slow_seconds=0.05, seed=1)
+    slow = Faults(slow_rate=1.0, slow_seconds=0.2, seed=1)
     with ShopifyEmulator(orders=3000, seed=24, token=TOKEN, rate_limit=None, faults=slow) as shop:
         engine_for(tmp_path, shop.base_url, workers=2)
         proc = _sync_process(tmp_path)
