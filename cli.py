@@ -274,6 +274,10 @@ from .cli_notify import messages, notify  # noqa: E402  (their own module; it im
 cli.add_command(notify)
 cli.add_command(messages)
 
+from .cli_inventory import inventory  # noqa: E402  (its own module)
+
+cli.add_command(inventory)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,111 @@
+"""``storesync inventory show|reconcile`` over a store holding reports and orders of three systems."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from storesync.core.models import InventoryLevel, Order, OrderLine, Variant
+from storesync.core.store import Store
+from storesync.core.writer import Item
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+CONFIG = """
+[storesync]
+database = "{db}"
+
+[connectors.shop]
+type = "files"
+directory = "."
+[connectors.shop.files]
+x = "*.none"
+
+[connectors.tills]
+type = "files"
+directory = "."
+[connectors.tills.files]
+x = "*.none"
+
+[connectors.erp]
+type = "files"
+directory = "."
+[connectors.erp.files]
+x = "*.none"
+
+[inventory.locations.cwb]
+authority = "tills"
+sources = {{ tills = "L1", shop = "7" }}
+safety_stock = 1
+
+[inventory.locations.warehouse]
+authority = "erp"
+sources = {{ erp = "WH", shop = "9" }}
+
+[inventory.channels.shop]
+locations = ["cwb", "warehouse"]
+
+[inventory.allocation]
+strategy = "priority"
+priority = ["warehouse", "cwb"]
+"""
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def store_with_stock(root: Path) -> None:
+    db = f"sqlite:///{root / 'store.db'}"
+    (root / "plugins.toml").write_text(CONFIG.format(db=db), encoding="utf-8")
+    store = Store(db)
+    with store.write() as w:
+        # Shopify names the SKU through its variant's inventory item; Square through the variation; Odoo directly
+        w.upsert("shop", "products", "variant", [Item("v1", Variant(external_id="v1", sku="VASE", currency="HKD",
+                                                                   inventory_item_id="777"), None)])
+        w.upsert("tills", "catalog", "variant", [Item("sq1", Variant(external_id="sq1", sku="VASE", currency="HKD"),
+                                                      None)])
+        w.upsert("shop", "inventory_levels", "inventory_level", [Item("l1", InventoryLevel(
+            external_id="l1", location_external_id="7", available=9, as_of=at(0), attributes={
+                "inventory_item_id": "777"}), None)])
+        w.upsert("tills", "inventory", "inventory_level", [Item("l2", InventoryLevel(
+            external_id="l2", variant_external_id="sq1", location_external_id="L1", on_hand=2, committed=0,
+            as_of=at(0)), None)])
+        w.upsert("erp", "quants", "inventory_level", [Item("l3", InventoryLevel(
+            external_id="l3", sku="VASE", location_external_id="WH", on_hand=0, committed=0, as_of=at(0)), None)])
+        orders = [Order(external_id=f"r{i}", currency="HKD", created_at=at(i), location_external_id="L1",
+                        lines=[OrderLine(sku="VASE", quantity=1)]) for i in (1, 2, 3)]
+        w.upsert("tills", "orders", "order", [Item(o.external_id, o, None) for o in orders])
+
+
+def test_show_explains_each_number_and_the_oversell(cli, tmp_path: Path) -> None:
+    store_with_stock(tmp_path)
+    proc = cli("inventory", "show", "VASE", "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # a conflict: three sold, two held
+    shown = json.loads(proc.stdout)
+    cwb = next(p for p in shown["locations"] if p["location"] == "cwb")
+    assert (cwb["authority"], cwb["on_hand"], cwb["committed"], cwb["available"]) == ("tills", 2, 3, 0)
+    assert [o["order_id"] for o in cwb["orders"]] == ["r1", "r2", "r3"]
+    (oversell,) = [x for x in shown["conflicts"] if x["kind"] == "oversell"]
+    assert [(o["order_id"], o["verdict"]) for o in oversell["orders"]] == [
+        ("r1", "within stock"), ("r2", "within stock"), ("r3", "beyond stock")]
+    disagree = [x for x in shown["conflicts"] if x["kind"] == "disagree"]
+    assert disagree and "shop reports 9 on hand" in disagree[0]["detail"]  # Shopify's level, found by item id
+    assert shown["channels"] == {"shop": 0}
+
+    text = cli("inventory", "show", "VASE", cwd=tmp_path)
+    assert "order r3 (tills)" in text.stdout and "beyond stock" in text.stdout
+
+
+def test_reconcile_lists_conflicts_and_a_missing_table_is_a_usage_error(cli, tmp_path: Path) -> None:
+    store_with_stock(tmp_path)
+    proc = cli("inventory", "reconcile", "--json", cwd=tmp_path)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert {x["kind"] for x in report["conflicts"]} == {"oversell", "disagree"}
+    assert {"channel": "shop", "sku": "VASE", "available": 0} in report["available_to_sell"]
+
+    (tmp_path / "plugins.toml").write_text(CONFIG.format(db="sqlite:///x.db").split("[inventory")[0])
+    bare = cli("inventory", "reconcile", cwd=tmp_path)
+    assert bare.returncode == 2 and "no [inventory.locations]" in bare.stderr
