@@ -162,7 +162,7 @@ class PagePool:
     def expand(self, records: Iterable[Any], job: PageJob) -> Iterator[Any]:
         """What ``records`` yields, in order, with each ``RawPage`` replaced by its records.
 
-        Pages past the first few go to the workers (up to two per worker in flight) and come back as
+        Pages past the first few go to the workers (one more in flight than there are workers) and come back as
         ``Mapped``, ``QuarantineEntry``, ``ON_BOUNDARY`` or other non-dict objects the stream put in the page;
         the others come back decoded, as dicts, for the engine to map itself.
         """
@@ -187,9 +187,11 @@ class PagePool:
             yield from self._collect(*pending.popleft())
 
     def close(self) -> None:
+        """Stop the workers; pages are decoded on this process until ``start`` is called again."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self._off_reason = "closed"
 
     # -- internals
 

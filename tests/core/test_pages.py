@@ -188,7 +188,7 @@ def test_workers_end_with_a_main_process_killed_with_9_and_a_rerun_completes_the
         workers = _workers_of(proc)
         time.sleep(0.5)
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
         end = time.monotonic() + 10
         while any(_alive(w) for w in workers) and time.monotonic() < end:
             time.sleep(0.1)
@@ -196,7 +196,8 @@ def test_workers_end_with_a_main_process_killed_with_9_and_a_rerun_completes_the
 
         shop.faults.slow_rate = 0.0
         rerun = _sync_process(tmp_path)
-        assert rerun.wait(timeout=120) == 0, rerun.stderr.read().decode() if rerun.stderr else ""
+        err = rerun.communicate(timeout=120)[1].decode()
+        assert rerun.returncode == 0, err
     with sqlite3.connect(tmp_path / "store.db") as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 3000
 
@@ -211,9 +212,18 @@ def test_ctrl_c_stops_the_sync_and_its_workers_without_their_tracebacks(tmp_path
         time.sleep(0.5)
         for pid in (proc.pid, *workers):  # what a terminal does: SIGINT to the whole foreground group
             os.kill(pid, signal.SIGINT)
-        proc.wait(timeout=30)
-        err = proc.stderr.read().decode() if proc.stderr else ""
+        err = proc.communicate(timeout=30)[1].decode()
     assert proc.returncode != 0
     assert err.count("Traceback") <= 1 and "KeyboardInterrupt" not in err.replace("Aborted", ""), err[-3000:]
     time.sleep(0.5)
     assert not any(_alive(w) for w in workers)
+
+
+def test_a_closed_pool_decodes_here_until_started_again() -> None:
+    pool = PagePool(1, inline_pages=0)
+    pool.start(build_plugin_host(Config()))
+    pool.close()
+    assert not pool.active
+    out = list(pool.expand(_pages(2, functools.partial(shopify_page, key="customers")),
+                           PageJob("web", "customers", "customer", "sqlite", None, "id", None)))
+    assert [r["id"] for r in out] == [0, 1, 2, 10, 11, 12] and pool.pages_mapped == 0
