@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from .connector import Checkpoint, Connector, Invalid, Stream, Tombstone
 from .cursor import CursorTracker
 from .errors import LockedError, RecordMappingError, StoresyncError
