@@ -1,0 +1,64 @@
+"""Identity keys (core/identity_normalize.py): the spellings one person's details arrive in meet on one key."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from storesync.core.identity_normalize import NameKey, date_key, email_key, name_key, phone_key
+
+
+@pytest.mark.parametrize("written", ["+852 9123 4567", "91234567", "(852) 9123-4567", "852-9123-4567",
+                                     "0085291234567", " 9123 4567 ", "+85291234567"])
+def test_hong_kong_phones_in_every_usual_form_meet(written: str) -> None:
+    assert phone_key(written) == "+85291234567"
+
+
+def test_other_countries_placeholders_and_junk() -> None:
+    assert phone_key("+44 20 7946 0958") == "+442079460958"
+    assert phone_key("0086 138 0013 8000") == "+8613800138000"
+    assert phone_key("40001234") == "+85240001234"  # possible but not allocated in Hong Kong: kept
+    for junk in ("00000000", "+852 8888 8888", "12345678", "", None, "n/a", "123"):
+        assert phone_key(junk) is None, junk
+
+
+@pytest.mark.parametrize(("written", "key"), [
+    ("Tai.Man.Chan+shop@Gmail.com", "taimanchan@gmail.com"),
+    ("taimanchan@googlemail.com", "taimanchan@gmail.com"),
+    ("amy+hk@outlook.com", "amy@outlook.com"),
+    ("amy.lee+news@company.com.hk", "amy.lee+news@company.com.hk"),  # unknown provider: the tag may matter
+    (" AMY.LEE@Company.com.hk ", "amy.lee@company.com.hk"),
+])
+def test_emails_fold_by_provider_rules(written: str, key: str) -> None:
+    assert email_key(written) == key
+
+
+def test_not_an_email() -> None:
+    assert [email_key(v) for v in ("", None, "amy", "amy@", "@x.com", "a b@x.com", "amy@localhost")] == [None] * 7
+
+
+@pytest.mark.parametrize(("first", "last"), [
+    ("Tai Man", "Chan"), ("Tai-man", "CHAN"), ("taiman", "Chen"), ("CHAN Tai Man", None), ("Chan, Tai Man", None),
+    ("Tai Man Chan", None), ("  TAI   MAN ", "chan"),
+])
+def test_names_fold_case_spacing_order_and_romanisation(first: str, last: str | None) -> None:
+    assert name_key(first, last) == NameKey("taiman", "chan")
+
+
+def test_nicknames_chinese_names_and_accents() -> None:
+    assert name_key("Bill", "Wong") == name_key("William", "Wang") == NameKey("william", "wong")
+    assert name_key("陳大文") == NameKey("大文", "chan")
+    assert name_key("Zoë", "Lam") == NameKey("zoe", "lam")
+    assert name_key(None, None) is None and name_key("", " ") is None
+
+
+@pytest.mark.parametrize("written", ["1990-03-07", "07/03/1990", "7-3-1990", "19900307", "7 Mar 1990",
+                                     "March 7, 1990", "1990/03/07", "7.3.1990"])
+def test_birth_dates_in_several_formats(written: str) -> None:
+    assert date_key(written) == date(1990, 3, 7)
+
+
+def test_impossible_or_unreadable_dates_are_none() -> None:
+    assert [date_key(v) for v in ("31/02/1990", "1990", "next tuesday", "", None, "7 Foo 1990")] == [None] * 6
+    assert date_key(date(2001, 1, 2)) == date(2001, 1, 2)
