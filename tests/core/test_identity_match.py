@@ -1,0 +1,61 @@
+"""Deterministic identity links (core/identity_match.py): the same person across systems, never a family."""
+
+from __future__ import annotations
+
+from storesync.core.identity_match import IdentityRecord, resolve
+
+
+def rec(cid: str, ext: str, **fields) -> IdentityRecord:
+    return IdentityRecord(cid, ext, **fields)
+
+
+def person_of(result, ref) -> list:
+    return next(p for p in result.persons if ref in p)
+
+
+def test_one_shopper_in_four_systems_becomes_one_person_with_explained_links() -> None:
+    records = [
+        rec("shop", "s1", email="Tai.Man.Chan+hk@gmail.com", first_name="Tai Man", last_name="Chan"),
+        rec("tills", "t1", member_id="M001", phone="9123 4567", email="taimanchan@gmail.com", first_name="CHAN Tai Man"),
+        rec("tills", "t2", member_id="M001", first_name="Tai Man"),  # entered again at another till
+        rec("sms", "x1", phone="+852 9123 4567", first_name="Taiman", last_name="Chen"),
+    ]
+    result = resolve(records)
+    assert result.persons == [[("shop", "s1"), ("sms", "x1"), ("tills", "t1"), ("tills", "t2")]]
+    assert {(link.rule, link.value) for link in result.links} == {
+        ("member_id", "M001"), ("email", "taimanchan@gmail.com"), ("phone+name", "+85291234567 taiman")}
+
+
+def test_a_family_phone_never_links_different_people() -> None:
+    records = [rec("tills", "a", phone="91234567", first_name="Tai Man", last_name="Chan"),
+               rec("tills", "b", phone="91234567", first_name="Siu Ming", last_name="Chan"),
+               rec("shop", "c", phone="+85291234567", first_name="Tai Man", last_name="Chan")]
+    result = resolve(records)
+    assert person_of(result, ("tills", "a")) == [("shop", "c"), ("tills", "a")]
+    assert person_of(result, ("tills", "b")) == [("tills", "b")]
+
+
+def test_a_shared_address_is_ignored_as_evidence() -> None:
+    office = [rec("shop", str(i), email="orders@company.hk", first_name=name)
+              for i, name in enumerate(["Amy", "Ben", "Cathy", "Dan"])]
+    result = resolve(office)
+    assert len(result.persons) == 4 and not result.links
+    assert result.shared["orders@company.hk"] == {"amy", "benjamin", "catherine", "daniel"}
+
+
+def test_placeholders_are_no_evidence() -> None:
+    result = resolve([rec("tills", "a", phone="00000000", first_name="Amy"),
+                      rec("tills", "b", phone="00000000", first_name="Amy")])
+    assert len(result.persons) == 2
+
+
+def test_a_link_that_would_grow_a_person_past_the_cap_is_held_for_review() -> None:
+    records = [rec("tills", str(i), member_id="M9", first_name="Amy") for i in range(4)]
+    result = resolve(records, max_cluster=3)
+    assert sorted(len(p) for p in result.persons) == [1, 3]
+    assert len(result.possible) == 1 and result.possible[0].rule == "member_id"
+
+
+def test_member_ids_of_different_systems_do_not_meet() -> None:
+    result = resolve([rec("tills", "a", member_id="100"), rec("erp", "b", member_id="100")])
+    assert len(result.persons) == 2
