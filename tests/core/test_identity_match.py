@@ -16,7 +16,8 @@ def person_of(result, ref) -> list:
 def test_one_shopper_in_four_systems_becomes_one_person_with_explained_links() -> None:
     records = [
         rec("shop", "s1", email="Tai.Man.Chan+hk@gmail.com", first_name="Tai Man", last_name="Chan"),
-        rec("tills", "t1", member_id="M001", phone="9123 4567", email="taimanchan@gmail.com", first_name="CHAN Tai Man"),
+        rec("tills", "t1", member_id="M001", phone="9123 4567", email="taimanchan@gmail.com",
+            first_name="CHAN Tai Man"),
         rec("tills", "t2", member_id="M001", first_name="Tai Man"),  # entered again at another till
         rec("sms", "x1", phone="+852 9123 4567", first_name="Taiman", last_name="Chen"),
     ]
