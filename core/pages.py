@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -134,6 +135,7 @@ class PagePool:
         self.pages_mapped = 0  # by workers
         self._executor: ProcessPoolExecutor | None = None
         self._off_reason: str | None = "not started"
+        self._checked: Any = None  # the last decode function known to pickle
 
     @property
     def active(self) -> bool:
@@ -171,7 +173,7 @@ class PagePool:
         for obj in records:
             if type(obj) is RawPage:
                 seen += 1
-                if self.active and seen > self.inline_pages:
+                if self.active and seen > self.inline_pages and self._sendable(obj.decode):
                     pending.append((obj, self._submit(obj, job)))
                     if len(pending) > self.workers:
                         yield from self._collect(*pending.popleft())
@@ -194,6 +196,22 @@ class PagePool:
         self._off_reason = "closed"
 
     # -- internals
+
+    def _sendable(self, decode: Any) -> bool:
+        """Whether ``decode`` pickles (checked once per decode object: a stream uses one for all its pages).
+
+        Checked here, before submitting: a task that fails to pickle inside the pool can leave its workers
+        waiting for work that never comes.
+        """
+        if decode is self._checked:
+            return True
+        try:
+            pickle.dumps(decode)
+        except Exception as exc:  # noqa: BLE001 - any failure to pickle means the same: map here
+            self._turn_off(f"the page's decode function cannot be sent to a worker: {type(exc).__name__}: {exc}")
+            return False
+        self._checked = decode
+        return True
 
     def _submit(self, page: RawPage, job: PageJob) -> Future[Any]:
         assert self._executor is not None
@@ -218,12 +236,11 @@ class PagePool:
             self._off_reason = reason
         executor, self._executor = self._executor, None
         if executor is not None:
-            # the pool may be in a state it does not shut down from by itself (a task that failed to pickle
-            # can leave its workers waiting): they are of no more use, so end them
             workers = list(getattr(executor, "_processes", {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
             for process in workers:
-                if process.is_alive():
+                process.join(timeout=5)  # they leave on the shutdown signal
+                if process.is_alive():  # (seen only after a task failed to pickle, which _sendable prevents)
                     process.terminate()
 
 
