@@ -7,12 +7,27 @@ bounded set) and skipped when they come again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["CursorTracker", "MAX_BOUNDARY_KEYS"]
+__all__ = ["Boundary", "CursorTracker", "MAX_BOUNDARY_KEYS"]
 
 #: at most this many keys are remembered at the boundary; past it, re-reads are harmless (idempotent upserts)
 MAX_BOUNDARY_KEYS = 1000
+
+
+class Boundary(NamedTuple):
+    """The saved cursor's value and the primary keys an earlier run stored exactly at it (picklable, for the page
+    workers of ``core/pages.py``)."""
+
+    field: str
+    primary_key: str
+    value: Any
+    keys: frozenset[str]
+
+    def holds(self, record: dict[str, Any]) -> bool:
+        """True if ``record`` sits exactly on the boundary and was stored by an earlier run."""
+        value = record.get(self.field)
+        return value is not None and value == self.value and str(record.get(self.primary_key)) in self.keys
 
 
 class CursorTracker:
@@ -23,17 +38,15 @@ class CursorTracker:
         self.primary_key = primary_key
         saved = saved if isinstance(saved, dict) else {}
         self.start: Any = saved.get("value")
-        self.start_keys = set(saved.get("keys") or ())
+        self.boundary = Boundary(field, primary_key, self.start, frozenset(saved.get("keys") or ()))
         self.value: Any = self.start
-        self.keys: set[str] = set(self.start_keys)
+        self.keys: set[str] = set(self.boundary.keys)
         self.in_order = True
         self._last: Any = None
 
     def already_stored(self, record: dict[str, Any]) -> bool:
         """True if ``record`` sits exactly on the saved boundary and was stored by an earlier run."""
-        value = record.get(self.field)
-        return (value is not None and value == self.start
-                and str(record.get(self.primary_key)) in self.start_keys)
+        return self.boundary.holds(record)
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account for a record that will be stored."""
@@ -58,7 +71,7 @@ class CursorTracker:
     def state(self, *, final: bool) -> dict[str, Any] | None:
         """The cursor to save now; mid-stream only while the stream has yielded in cursor order."""
         if not final and not self.in_order:
-            return {"value": self.start, "keys": sorted(self.start_keys)} if self.start is not None else None
+            return {"value": self.start, "keys": sorted(self.boundary.keys)} if self.start is not None else None
         if self.value is None:
             return None
         return {"value": self.value, "keys": sorted(self.keys)}

@@ -20,14 +20,14 @@ from .cursor import CursorTracker
 from .errors import LockedError, RecordMappingError, StoresyncError
 from .lock import connector_lock
 from .mapping import StreamMapping
-from .pages import ON_BOUNDARY, Boundary, Mapped, PageJob, PagePool, worker_count
+from .pages import ON_BOUNDARY, Mapped, PageJob, PagePool, worker_count
 from .plugins import PluginHost
 from .recordmap import map_record, quarantine_entry, raw_text
 from .report import RunReport, StreamReport
 from .store import Store
 from .writer import Item, Prepared, QuarantineEntry, RowPreparer
 
-__all__ = ["ProgressFn", "SyncEngine", "quarantine_entry", "raw_text"]
+__all__ = ["ProgressFn", "SyncEngine"]
 
 #: called after every batch with (connector_id, stream, records read so far)
 ProgressFn = Callable[[str, str, int], None]
@@ -174,8 +174,7 @@ class SyncEngine:
         saved = self.store.get_cursor(connector.id, stream.name)
         tracker = CursorTracker(stream.cursor_field, stream.primary_key, saved) if stream.cursor_field else None
         records = stream.read(tracker.start if tracker else saved)
-        boundary = (Boundary(tracker.field, tracker.primary_key, tracker.start, frozenset(tracker.start_keys))
-                    if tracker is not None and tracker.start is not None else None)
+        boundary = tracker.boundary if tracker is not None and tracker.start is not None else None
         job = PageJob(connector.id, stream.name, smap.target, self.store.dialect, stream.cursor_field,
                       stream.primary_key, boundary)
         records = self.pages.expand(records, job)  # RawPages decoded here, or mapped by worker processes

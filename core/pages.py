@@ -30,11 +30,12 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
 from .connector import RawPage
+from .cursor import Boundary
 from .errors import RetriableSyncError
 from .recordmap import map_record
 from .writer import Prepared, QuarantineEntry, RowPreparer, keeps_model
 
-__all__ = ["ON_BOUNDARY", "Boundary", "Mapped", "PagePool", "decode_page", "expand_pages", "worker_count"]
+__all__ = ["ON_BOUNDARY", "Mapped", "PageJob", "PagePool", "decode_page", "expand_pages", "worker_count"]
 
 logger = logging.getLogger("storesync.pages")
 
@@ -44,19 +45,6 @@ MAX_REFETCHES = 3
 INLINE_PAGES = 2
 #: ``[storesync] workers`` when unset: one per CPU, at most this many, none on a single CPU
 AUTO_WORKERS_MAX = 4
-
-
-class Boundary(NamedTuple):
-    """What a worker needs to skip records an earlier run stored exactly at the saved cursor."""
-
-    field: str
-    primary_key: str
-    start: Any
-    keys: frozenset[str]
-
-    def holds(self, record: dict[str, Any]) -> bool:
-        value = record.get(self.field)
-        return value is not None and value == self.start and str(record.get(self.primary_key)) in self.keys
 
 
 class Mapped(NamedTuple):

@@ -17,13 +17,14 @@ import pytest
 
 from storesync.connectors.shopify.client import decode_page as shopify_page
 from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
+from storesync.core import pages
 from storesync.core.config import Config
 from storesync.core.connector import RawPage
+from storesync.core.cursor import Boundary
 from storesync.core.engine import SyncEngine
-from storesync.core.plugins import build_plugin_host
 from storesync.core.operations import Session
-from storesync.core import pages
-from storesync.core.pages import ON_BOUNDARY, Boundary, Mapped, PageJob, PagePool, worker_count
+from storesync.core.pages import ON_BOUNDARY, Mapped, PageJob, PagePool, worker_count
+from storesync.core.plugins import build_plugin_host
 from storesync.core.writer import QuarantineEntry
 
 TOKEN = "shpat_pages_test_token"
