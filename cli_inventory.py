@@ -69,10 +69,8 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
                        "not yet placed at a location)")
     for x in result.conflicts:
         click.echo(f"conflict ({x.kind}) at {x.location}: {x.detail}")
-        for item in x.evidence:
-            if isinstance(item, tuple) and len(item) == 2 and hasattr(item[0], "order_id"):
-                click.echo(f"    order {item[0].order_id} placed {item[0].placed_at}: {item[0].quantity} "
-                           f"({item[1]})")
+        for line, verdict in x.orders:
+            click.echo(f"    order {line.order_id} placed {line.placed_at}: {line.quantity} ({verdict})")
     sys.exit(1 if result.conflicts else 0)
 
 
@@ -112,7 +110,6 @@ def _position_json(p: Any) -> dict[str, Any]:
 
 
 def _conflict_json(x: Any) -> dict[str, Any]:
-    orders = [{"order_id": item[0].order_id, "placed_at": item[0].placed_at, "quantity": item[0].quantity,
-               "verdict": item[1]} for item in x.evidence
-              if isinstance(item, tuple) and len(item) == 2 and hasattr(item[0], "order_id")]
+    orders = [{"order_id": line.order_id, "placed_at": line.placed_at, "quantity": line.quantity,
+               "verdict": verdict} for line, verdict in x.orders]
     return {"kind": x.kind, "sku": x.sku, "location": x.location, "detail": x.detail, "orders": orders}

@@ -84,7 +84,7 @@ def main() -> None:
     reports, demand = data(args.skus, args.locations, args.lines)
     print(f"{len(reports):,} level reports, {len(demand):,} open lines built in {time.perf_counter() - began:.1f}s",
           flush=True)
-    where = {(cid, ext): loc for loc, spec in conf.locations.items() for cid, ext in spec.sources.items()}
+    where = conf.source_index
     authority = {loc: spec.authority for loc, spec in conf.locations.items()}
     start = time.perf_counter()
     baseline(reports, demand, authority, where)

@@ -93,7 +93,8 @@ class Conflict:
     sku: str
     location: str
     detail: str
-    evidence: tuple[Any, ...] = ()
+    evidence: tuple[Any, ...] = ()  # the reports involved
+    orders: tuple[tuple[Demand, str], ...] = ()  # oversell: each committed line, oldest first, and its verdict
 
 
 @dataclass
@@ -154,13 +155,13 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
 def _oversell(pos: Position) -> Conflict:
     """The lines committed at ``pos``, oldest first; the ones past what was on hand are marked beyond stock."""
     left = pos.on_hand - pos.reported_committed
-    evidence = []
+    orders = []
     for line in sorted(pos.demand, key=lambda d: (d.placed_at, d.order_id)):
         left -= line.quantity
-        evidence.append((line, "beyond stock" if left < 0 else "within stock"))
+        orders.append((line, "beyond stock" if left < 0 else "within stock"))
     return Conflict("oversell", pos.sku, pos.location,
                     f"{pos.committed} committed against {pos.on_hand} on hand ({pos.shortfall} short)",
-                    tuple(evidence))
+                    orders=tuple(orders))
 
 
 def _available_to_sell(settings: InventorySettings, positions: dict[tuple[str, str], Position],

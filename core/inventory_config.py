@@ -51,6 +51,7 @@ from the locations it lists, and is where available-to-sell is pushed back.
 from __future__ import annotations
 
 from datetime import date
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -163,14 +164,12 @@ class InventorySettings(_Strict):
 
     def canonical_location(self, connector_id: str, external_location: str) -> str | None:
         """The canonical location a connector's location id is, if any."""
-        return self._by_source().get((connector_id, str(external_location)))
+        return self.source_index.get((connector_id, str(external_location)))
 
-    def _by_source(self) -> dict[tuple[str, str], str]:
-        cached = self.__dict__.get("_source_index")
-        if cached is None:
-            cached = {(cid, ext): loc for loc, spec in self.locations.items() for cid, ext in spec.sources.items()}
-            self.__dict__["_source_index"] = cached
-        return cached
+    @cached_property
+    def source_index(self) -> dict[tuple[str, str], str]:
+        """(connector id, that system's location id) -> canonical location."""
+        return {(cid, ext): loc for loc, spec in self.locations.items() for cid, ext in spec.sources.items()}
 
 
 def inventory_settings(config: Config) -> InventorySettings:

@@ -56,8 +56,8 @@ def test_the_last_unit_sold_twice_is_an_oversell_with_the_later_order_beyond_sto
     result = reconcile(SETTINGS, reports, demand)
     (conflict,) = result.conflicts
     assert conflict.kind == "oversell" and "2 committed against 1 on hand (1 short)" in conflict.detail
-    assert [(line.order_id, verdict) for line, verdict in conflict.evidence] == [("till-a", "within stock"),
-                                                                                  ("till-b", "beyond stock")]
+    assert [(line.order_id, verdict) for line, verdict in conflict.orders] == [("till-a", "within stock"),
+                                                                                ("till-b", "beyond stock")]
     assert result.positions[("VASE", "mk")].available == 0
 
 
