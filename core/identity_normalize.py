@@ -3,13 +3,13 @@
 Each function works once per distinct value (``lru_cache``): a million customer records hold far fewer distinct
 phones, emails and names. They return ``None`` for what cannot serve as evidence, never raise.
 
-- ``phone_key``: E.164 through ``phonenumbers`` behind a small pre-normaliser for the ways Hong Kong numbers
-  arrive (``+852 9123 4567``, ``91234567``, ``(852) 9123-4567``, ``852-9123-4567``, ``0085291234567``). A number
-  that is possible but not allocated is kept (real customers type them; the matcher guards against shared
-  ones); placeholders such as ``00000000`` or ``12345678`` are dropped.
-- ``email_key``: lower-cased, with provider rules email-validator does not apply: Gmail ignores dots and
-  ``+tags`` in the local part (and googlemail.com is gmail.com); Outlook, Hotmail, Live, iCloud, Proton and
-  Fastmail ignore ``+tags``.
+- ``phone_key``: E.164 through the mapping transform ``phone_e164`` behind a small pre-normaliser for the ways
+  Hong Kong numbers arrive (``+852 9123 4567``, ``91234567``, ``(852) 9123-4567``, ``852-9123-4567``,
+  ``0085291234567``). A number that is possible but not allocated is kept (real customers type them; the matcher
+  guards against shared ones); placeholders such as ``00000000`` or ``12345678`` are dropped.
+- ``email_key``: checked and lower-cased by the mapping transform ``email``, then the provider rules
+  email-validator does not apply: Gmail ignores dots and ``+tags`` in the local part (and googlemail.com is
+  gmail.com); Outlook, Hotmail, Live, iCloud, Proton and Fastmail ignore ``+tags``.
 - ``name_key``: case, spacing, accents and punctuation folded; Hong Kong surname-first order (``CHAN Tai Man``,
   ``Chan, Tai Man``) recognised; a surname's romanisations share one key (Chan/Chen/陳) and common English
   nicknames their formal name (Bill/William).
@@ -21,10 +21,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import NamedTuple
 
-import phonenumbers
+from .transforms import TransformContext, _phone_e164, _to_email
 
 __all__ = ["NameKey", "date_key", "email_key", "name_key", "phone_key"]
 
@@ -86,19 +87,20 @@ def phone_key(value: str | None, region: str = "HK") -> str | None:
         return None
     if text.startswith("+"):
         candidate = "+" + digits
-    elif digits.startswith("00"):
-        candidate = "+" + digits[2:]
     elif region == "HK" and digits.startswith("852") and len(digits) == 11:  # "852-9123-4567", "(852) 9123 4567"
         candidate = "+" + digits
     else:
-        candidate = digits
+        candidate = digits  # the transform reads a leading 00 as +
     try:
-        number = phonenumbers.parse(candidate, None if candidate.startswith("+") else region)
-    except phonenumbers.NumberParseException:
+        return _e164(region)(candidate)
+    except ValueError:
         return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.lru_cache(maxsize=None)
+def _e164(region: str) -> Callable[[str], str]:
+    """The mapping transform ``phone_e164`` for ``region``: what a synced record's phone went through."""
+    return _phone_e164(TransformContext(default_region=region))
 
 
 _TAG_PROVIDERS = {"outlook.com", "hotmail.com", "live.com", "icloud.com", "me.com", "protonmail.com", "proton.me",
@@ -110,10 +112,11 @@ def email_key(value: str | None) -> str | None:
     """The address the mailbox really is, lower-cased; ``None`` for something that is not an address."""
     if not value:
         return None
-    text = value.strip().lower()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or "." not in domain or " " in text:
+    try:
+        text = _to_email(value)  # the mapping transform's check and case folding
+    except (TypeError, ValueError):
         return None
+    local, _at, domain = text.rpartition("@")
     if domain == "googlemail.com":
         domain = "gmail.com"
     if domain in _TAG_PROVIDERS:
