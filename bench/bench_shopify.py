@@ -5,9 +5,9 @@
 dlt comes with the ``bench`` extra: ``pip install -e '.[bench]'``.
 
 The emulator runs in this process (rate limit off); each pipeline runs in a process of its own, one after the
-other, against the same emulator in the same run, so the ratios hold on a noisy shared machine. Peak RSS is each
-pipeline process's own ``ru_maxrss``. Every pipeline reads customers, products (with variants) and orders
-(``status=any``, 250 a page):
+other, against the same emulator in the same run, so the ratios hold on a noisy shared machine. Memory is each
+pipeline process's own peak RSS and the peak PSS summed over it and its workers (see ``run``). Every pipeline
+reads customers, products (with variants) and orders (``status=any``, 250 a page):
 
 * storesync: the real ``storesync sync`` command with the default mapping, validation and store;
 * baseline: the hand-written minimal pipeline (shopify_pipelines.py), with storesync's transform functions
@@ -66,8 +66,8 @@ def run(cmd: list[str]) -> dict:
         while not done.is_set():
             tree = _tree(proc.pid)
             processes.update(tree)
-            peak[0] = max(peak[0], _vm_hwm_kb(proc.pid))
-            pss[0] = max(pss[0], sum(_pss_kb(pid) for pid in tree))
+            peak[0] = max(peak[0], _proc_kb(proc.pid, "status", "VmHWM:"))
+            pss[0] = max(pss[0], sum(_proc_kb(pid, "smaps_rollup", "Pss:") for pid in tree))
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample)
@@ -85,18 +85,6 @@ def run(cmd: list[str]) -> dict:
             "cpu": usage.ru_utime + usage.ru_stime, "processes": len(processes)}
 
 
-def _pss_kb(pid: int) -> int:
-    """The process's proportional set size now (kB), or 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _tree(pid: int) -> list[int]:
     """``pid`` and every process below it."""
     found, todo = [], [pid]
@@ -112,12 +100,13 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _vm_hwm_kb(pid: int) -> int:
-    """The process's peak resident set so far (kB), or 0 once it is gone."""
+def _proc_kb(pid: int, file: str, field: str) -> int:
+    """``field`` (in kB) of ``/proc/<pid>/<file>`` (``status``: ``VmHWM:``, the peak resident set so far;
+    ``smaps_rollup``: ``Pss:``, the proportional set size now), or 0 once the process is gone."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
+        with open(f"/proc/{pid}/{file}", encoding="ascii") as proc:
+            for line in proc:
+                if line.startswith(field):
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
