@@ -94,18 +94,12 @@ class ShopifyClient:
         the ``Link`` header's ``rel="next"`` URL, unchanged.
         """
         key = resource.rsplit("/", 1)[-1]
-        url: str | None = self.path(resource)
-        query: Mapping[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
-        while url is not None:
-            data, response = self._get(url, query)
+        for data, url, _query in self._walk(resource, params, self._get):
             items = data.get(key) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise FatalSyncError(f"{self.http.name}: GET {httpx.URL(url).path}: expected a JSON object with a "
                                      f"{key!r} list, got {type(data).__name__}", connector=self.http.name)
             yield items
-            url, query = next_link(response), None
-            if url is not None:
-                self._check_same_origin(url)
 
     def raw_pages(self, resource: str, params: Mapping[str, Any] | None = None, *,
                   refetch: Callable[[str, Mapping[str, Any] | None], bytes] | None = None) -> Iterator[RawPage]:
@@ -115,13 +109,18 @@ class ShopifyClient:
         after this generator (and this client) have finished, so a connector passes one that opens a client.
         """
         refetch = refetch or self.refetch
-        key = resource.rsplit("/", 1)[-1]
-        decode = functools.partial(decode_page, key=key)
-        url: str | None = self.path(resource)
-        query: dict[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
-        while url is not None:
-            body, response = self._get_raw(url, query)
+        decode = functools.partial(decode_page, key=resource.rsplit("/", 1)[-1])
+        for body, url, query in self._walk(resource, params, self._get_raw):
             yield RawPage(body, decode, functools.partial(refetch, url, query))
+
+    def _walk(self, resource: str, params: Mapping[str, Any] | None,
+              get: Callable[[str, Mapping[str, Any] | None], tuple[Any, httpx.Response]]) -> Iterator[tuple]:
+        """``(get's result, url, query)`` of each page, following the ``Link`` headers (filters first only)."""
+        url: str | None = self.path(resource)
+        query: Mapping[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
+        while url is not None:
+            result, response = get(url, query)
+            yield result, url, query
             url, query = next_link(response), None
             if url is not None:
                 self._check_same_origin(url)
