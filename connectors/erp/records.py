@@ -61,15 +61,20 @@ def seek_pages(client: OdooClient, model: str, domain: list, fields: list[str], 
             seen = {r["id"] for r in page if r["write_date"] == last}
 
 
+def _shift(second: str, seconds: int) -> str:
+    """An Odoo ``write_date`` second moved by ``seconds``."""
+    return (datetime.strptime(second, ODOO_FORMAT) + timedelta(seconds=seconds)).strftime(ODOO_FORMAT)
+
+
 def _next_second(second: str) -> str:
-    return (datetime.strptime(second, ODOO_FORMAT) + timedelta(seconds=1)).strftime(ODOO_FORMAT)
+    return _shift(second, 1)
 
 
 def step_back(second: str | None, seconds: int) -> str | None:
     """``second`` minus ``seconds`` (the cursor's look-back for transactions that commit late)."""
     if not second or not seconds:
         return second
-    return (datetime.strptime(second, ODOO_FORMAT) - timedelta(seconds=seconds)).strftime(ODOO_FORMAT)
+    return _shift(second, -seconds)
 
 
 def clean(record: dict[str, Any], booleans: Iterable[str] = ()) -> dict[str, Any]:
