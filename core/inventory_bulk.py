@@ -1,0 +1,586 @@
+"""Whole-catalogue reconciliation in the database: every position and channel target by set-based SQL.
+
+``core/inventory.py`` is the reference for the rules and explains a few SKUs; over 100,000 SKUs and a million open
+order lines it is too slow and too large in Python. This module computes the same numbers with grouped queries
+(SQLAlchemy Core, SQLite and PostgreSQL alike) into ``inventory_position`` and ``inventory_target``
+(``core/inventory_tables.py``); only the exceptions (the SKUs with an oversell, a disagreement or an unmapped
+report) come back to Python, capped, for the reference to explain.
+
+The rules are the reference's, per SKU: the authority's report is on hand as of its time; open demand placed at a
+location after that time is uncounted and committed; available = max(0, on hand - committed - safety stock).
+Two choices the reference leaves to the order of its input are fixed here: of several authority reports of one
+SKU at one location the latest ``as_of`` wins (one without a time counts as the oldest; ties: the first stored),
+and a variant key (connector, variant id or inventory item id) that several stored variants share names the SKU
+of the last stored one.
+
+Per push channel, ``inventory_target`` says what the channel should show at each of its own location ids: the
+available of that location (locations where the channel has no id fold into its default location, the first of
+its locations where it has an id and is not the authority; where it is the authority nothing is pushed: it is
+the truth there), less the channel's open demand waiting for a location, taken from the default location first,
+then from the others in order, never below zero.
+
+Every number depends on one SKU's rows only, so ``refresh`` recomputes just the SKUs whose reports, orders,
+forwarded copies, variants or products changed since the last run (``synced_at`` past a high-water mark, looked
+back a little for writers that committed late), and everything when the ``[inventory]`` settings changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .forwarded import ForwardedOrderRow
+from .inventory_config import InventorySettings
+from .inventory_tables import EXCEPTION, POSITION, STATE, TARGET, ensure_indexes, item_id_of_level
+from .store import Store
+from .tables import CHILD_TABLES, ENTITY_TABLES, UtcDateTime
+
+__all__ = ["BulkResult", "Exceptions", "changed_skus", "load_tags", "reconcile_bulk", "refresh", "settings_hash"]
+
+_LEVEL = ENTITY_TABLES["inventory_level"]
+_VARIANT = ENTITY_TABLES["variant"]
+_ORDER = ENTITY_TABLES["order"]
+_PRODUCT = ENTITY_TABLES["product"]
+_LINE = CHILD_TABLES["order"][1]
+_FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
+
+KINDS = ("oversell", "disagree", "unmapped")
+#: more changed SKUs than this and a refresh recomputes everything (one pass beats many look-ups)
+FULL_ABOVE = 20_000
+#: how far before the high-water mark a refresh looks again, for a writer whose rows committed after the mark
+LOOKBACK = timedelta(minutes=5)
+#: a refresh is full when the last full one is older than this: a stored row that changes its SKU, or an order
+#: edited to drop a line, leaves the SKU it no longer names stale, and nothing incremental can find that SKU
+FULL_EVERY = timedelta(days=1)
+
+
+@dataclass
+class Exceptions:
+    """The SKUs the reference should explain, per kind (each list capped, sorted), and the full counts."""
+
+    skus: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def all_skus(self) -> set[str]:
+        return {s for kind in self.skus.values() for s in kind}
+
+
+@dataclass
+class BulkResult:
+    """What a refresh did: how many SKUs and rows it recomputed, the exceptions now stored, and its time."""
+
+    full: bool
+    skus_recomputed: int
+    positions: int
+    targets: int
+    exceptions: Exceptions
+    seconds: float
+    without_variant: dict[str, int] = field(default_factory=dict)  # channel -> SKUs it sells but has no variant of
+
+
+def settings_hash(settings: InventorySettings) -> str:
+    """A digest of the whole ``[inventory]`` table: a different one makes the next refresh a full one."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+
+
+# -- the temporary tables of one refresh --------------------------------------------------------------------
+
+_TMP = sa.MetaData()
+
+
+def _temp(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(name, _TMP, *columns, prefixes=["TEMPORARY"])
+
+
+def _text(name: str, primary: bool = False, nullable: bool = True) -> sa.Column:
+    return sa.Column(name, sa.String(255), primary_key=primary, nullable=nullable and not primary)
+
+
+def _qty(name: str) -> sa.Column:
+    return sa.Column(name, sa.BigInteger)
+
+
+SRC = _temp("_inv_src", _text("cid", True), _text("ext", True), _text("loc"), _qty("auth"), _qty("quiet"))
+LOC = _temp("_inv_loc", _text("loc", True), _qty("safety"))
+CHL = _temp("_inv_chl", _text("channel", True), _text("loc", True), _text("target_id"))
+CTG = _temp("_inv_ctg", _text("channel", True), _text("target_id", True), _qty("ord"))
+TAGRULE = _temp("_inv_tagrule", _text("tag", True), _qty("qty"))
+SSRAW = _temp("_inv_ssraw", _text("sku"), _qty("qty"))
+SS = _temp("_inv_ss", _text("sku", True), _qty("qty"))
+SKUS = _temp("_inv_skus", _text("sku", True))
+SVAR = _temp("_inv_svar", _text("cid"), _text("ext"), _text("item"))
+CAND_LEVEL = _temp("_inv_cand_level", sa.Column("id", sa.BigInteger, primary_key=True))
+CAND_LINE = _temp("_inv_cand_line", sa.Column("id", sa.BigInteger, primary_key=True))
+VKEY = _temp("_inv_vkey", _text("cid", True), _text("ext", True))
+IKEY = _temp("_inv_ikey", _text("cid", True), _text("item", True))
+VID = _temp("_inv_vid", _text("cid", True), _text("ext", True), _text("sku"))
+VIT = _temp("_inv_vit", _text("cid", True), _text("item", True), _text("sku"))
+FWD = _temp("_inv_fwd", _text("cid", True), _text("target", True))
+REP = _temp("_inv_rep", sa.Column("id", sa.BigInteger), _text("sku"), _text("loc"), _text("cid"), _qty("auth"),
+            _qty("quiet"), _qty("on_hand"), _qty("committed"), sa.Column("as_of", UtcDateTime()))
+AUTH = _temp("_inv_auth", _text("sku", True), _text("loc", True), _text("cid"), _qty("on_hand"), _qty("committed"),
+             sa.Column("as_of", UtcDateTime()))
+DEM = _temp("_inv_dem", _text("sku"), _text("cid"), _text("loc"), sa.Column("placed_at", UtcDateTime()), _qty("qty"))
+UNC = _temp("_inv_unc", _text("sku", True), _text("loc", True), _qty("qty"))
+OLD = _temp("_inv_old", _text("channel", True), _text("sku", True), sa.Column("as_of", UtcDateTime()))
+WAIT = _temp("_inv_wait", _text("channel", True), _text("sku", True), _qty("qty"))
+ITEM = _temp("_inv_item", _text("channel", True), _text("sku", True), _text("item_id"))
+AVAIL = _temp("_inv_avail", _text("channel", True), _text("sku", True), _text("target_id", True), _qty("qty"))
+
+
+def _create_temps(conn: sa.Connection) -> None:
+    for table in _TMP.sorted_tables:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+        table.create(conn)
+
+
+def _drop_temps(conn: sa.Connection) -> None:
+    for table in _TMP.sorted_tables:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+
+
+def _fill(conn: sa.Connection, table: sa.Table, query: Any) -> int:
+    """INSERT INTO ``table`` the rows of ``query`` (its columns in the table's order); the row count."""
+    result = conn.execute(sa.insert(table).from_select([c.name for c in table.columns], query))
+    return max(result.rowcount or 0, 0)
+
+
+def _positive(expr: Any) -> Any:
+    """max(0, expr), portably."""
+    return sa.case((expr > 0, expr), else_=0)
+
+
+# -- the settings as small tables ---------------------------------------------------------------------------
+
+def _push_channels(settings: InventorySettings) -> dict[str, list[str]]:
+    return {cid: list(dict.fromkeys(spec.locations)) for cid, spec in settings.channels.items() if spec.push}
+
+
+def _load_settings(conn: sa.Connection, settings: InventorySettings) -> None:
+    """The location map, safety stock and each push channel's target locations, as temporary tables."""
+    push = _push_channels(settings)
+    src, locs = [], []
+    for loc, spec in settings.locations.items():
+        locs.append({"loc": loc, "safety": spec.safety_stock})
+        for cid, ext in spec.sources.items():
+            quiet = int(cid != spec.authority and loc in push.get(cid, ()))  # storesync writes those levels
+            src.append({"cid": cid, "ext": str(ext), "loc": loc, "auth": int(cid == spec.authority), "quiet": quiet})
+    chl, ctg = [], []
+    for cid, places in push.items():
+        own = {loc: settings.locations[loc].sources.get(cid) for loc in places}
+        pushed = [loc for loc in places if own[loc] is not None and settings.locations[loc].authority != cid]
+        default = own[pushed[0]] if pushed else None
+        for loc in places:
+            authority = settings.locations[loc].authority == cid
+            chl.append({"channel": cid, "loc": loc,
+                        "target_id": None if authority else (own[loc] if own[loc] is not None else default)})
+        ctg.extend({"channel": cid, "target_id": own[loc], "ord": i} for i, loc in enumerate(pushed))
+    for table, rows in ((SRC, src), (LOC, locs), (CHL, chl), (CTG, ctg)):
+        if rows:
+            conn.execute(sa.insert(table), rows)
+    tag_rules: dict[str, int] = {}
+    for rule in settings.safety_stock:
+        if rule.tag is not None:
+            tag_rules[rule.tag] = max(rule.quantity, tag_rules.get(rule.tag, 0))
+    if tag_rules:
+        conn.execute(sa.insert(TAGRULE), [{"tag": t, "qty": q} for t, q in tag_rules.items()])
+
+
+def _load_safety(conn: sa.Connection, settings: InventorySettings, scoped: bool) -> None:
+    """``_inv_ss``: per SKU the largest matching ``[[inventory.safety_stock]]`` rule, by SKU or product tag."""
+    by_sku: dict[str, int] = {}
+    for rule in settings.safety_stock:
+        if rule.sku is not None:
+            by_sku[rule.sku] = max(rule.quantity, by_sku.get(rule.sku, 0))
+    if by_sku:
+        conn.execute(sa.insert(SSRAW), [{"sku": s, "qty": q} for s, q in by_sku.items()])
+    if any(rule.tag is not None for rule in settings.safety_stock):
+        pairs = _sku_tag_pairs(conn, scoped).subquery()
+        query = (sa.select(pairs.c.sku, sa.func.max(TAGRULE.c.qty))
+                 .join(TAGRULE, TAGRULE.c.tag == pairs.c.tag).group_by(pairs.c.sku))
+        _fill(conn, SSRAW, query)
+    _fill(conn, SS, sa.select(SSRAW.c.sku, sa.func.max(SSRAW.c.qty)).group_by(SSRAW.c.sku))
+
+
+def _sku_tag_pairs(conn: sa.Connection, scoped: bool) -> Any:
+    """(SKU, tag) for the tags of the products of a SKU's live variants (same connector)."""
+    v, p = _VARIANT, _PRODUCT
+    if conn.dialect.name == "postgresql":
+        tags = sa.func.jsonb_array_elements_text(p.c.tags).table_valued("value").lateral()
+    else:
+        tags = sa.func.json_each(p.c.tags).table_valued("value")
+    query = (sa.select(v.c.sku, tags.c.value.label("tag"))
+             .select_from(v.join(p, (p.c.connector_id == v.c.connector_id)
+                                 & (p.c.external_id == v.c.product_external_id)).join(tags, sa.true()))
+             .where(v.c.sku.is_not(None), _live(v), _live(p)))
+    if scoped:
+        query = query.where(v.c.sku.in_(sa.select(SKUS.c.sku)))
+    return query.distinct()
+
+
+def _live(table: sa.Table) -> Any:
+    return sa.func.coalesce(table.c.deleted, False) == sa.false()
+
+
+def load_tags(store: Store, skus: Iterable[str] | None = None) -> dict[str, frozenset[str]]:
+    """Each SKU's product tags as the bulk reconciliation sees them (for ``reconcile(..., tags=)``)."""
+    with store.engine.begin() as conn:
+        _create_temps(conn)
+        if skus is not None:
+            _insert_skus(conn, skus)
+        out: dict[str, set[str]] = {}
+        for sku, tag in conn.execute(_sku_tag_pairs(conn, skus is not None)):
+            out.setdefault(sku, set()).add(tag)
+        _drop_temps(conn)
+    return {sku: frozenset(tags) for sku, tags in out.items()}
+
+
+def _insert_skus(conn: sa.Connection, skus: Iterable[str]) -> int:
+    rows = [{"sku": s} for s in sorted(set(skus))]
+    if rows:
+        conn.execute(sa.insert(SKUS), rows)
+    return len(rows)
+
+
+# -- SKU resolution ------------------------------------------------------------------------------------------
+
+def _last_variant(key: list[Any], where: Any) -> Any:
+    """The id of the last stored variant per ``key`` among those matching ``where`` (and naming a SKU)."""
+    v = _VARIANT
+    return sa.select(sa.func.max(v.c.id)).where(v.c.sku.is_not(None), where).group_by(*key)
+
+
+def _load_variant_keys(conn: sa.Connection, scoped: bool) -> None:
+    """``_inv_vid`` and ``_inv_vit``: (connector, variant id) and (connector, inventory item id) -> SKU.
+
+    Scoped, only the keys the candidate rows use (``_find_candidates`` fills ``_inv_vkey``/``_inv_ikey``).
+    """
+    v = _VARIANT
+    vid_where: Any = sa.true()
+    vit_where: Any = v.c.inventory_item_id.is_not(None)
+    if scoped:
+        vid_where = sa.exists().where(VKEY.c.cid == v.c.connector_id, VKEY.c.ext == v.c.external_id)
+        vit_where = sa.exists().where(IKEY.c.cid == v.c.connector_id, IKEY.c.item == v.c.inventory_item_id)
+    ids = _last_variant([v.c.connector_id, v.c.external_id], vid_where)
+    _fill(conn, VID, sa.select(v.c.connector_id, v.c.external_id, v.c.sku).where(v.c.id.in_(ids)))
+    ids = _last_variant([v.c.connector_id, v.c.inventory_item_id], vit_where)
+    _fill(conn, VIT, sa.select(v.c.connector_id, v.c.inventory_item_id, v.c.sku).where(v.c.id.in_(ids)))
+
+
+def _find_candidates(conn: sa.Connection) -> None:
+    """The level and line rows that may name a SKU of ``_inv_skus``, and the variant keys they resolve through."""
+    v, lv, o, ln = _VARIANT, _LEVEL, _ORDER, _LINE
+    item = item_id_of_level()
+    _fill(conn, SVAR, sa.select(v.c.connector_id, v.c.external_id, v.c.inventory_item_id)
+          .where(v.c.sku.in_(sa.select(SKUS.c.sku))))
+    levels = sa.union(
+        sa.select(lv.c.id).where(lv.c.sku.in_(sa.select(SKUS.c.sku))),
+        sa.select(lv.c.id).join(SVAR, (SVAR.c.cid == lv.c.connector_id) & (SVAR.c.ext == lv.c.variant_external_id)),
+        sa.select(lv.c.id).join(SVAR, (SVAR.c.cid == lv.c.connector_id) & (SVAR.c.item == item)))
+    _fill(conn, CAND_LEVEL, levels)
+    lines = sa.union(
+        sa.select(ln.c.id).where(ln.c.sku.in_(sa.select(SKUS.c.sku))),
+        sa.select(ln.c.id).select_from(ln.join(o, o.c.id == ln.c.order_id))
+        .join(SVAR, (SVAR.c.cid == o.c.connector_id) & (SVAR.c.ext == ln.c.variant_external_id)))
+    _fill(conn, CAND_LINE, lines)
+    in_level = lv.c.id.in_(sa.select(CAND_LEVEL.c.id))
+    keys = sa.union(
+        sa.select(SVAR.c.cid, SVAR.c.ext).where(SVAR.c.ext.is_not(None)),
+        sa.select(lv.c.connector_id, lv.c.variant_external_id).where(in_level, lv.c.variant_external_id.is_not(None)),
+        sa.select(o.c.connector_id, ln.c.variant_external_id).select_from(ln.join(o, o.c.id == ln.c.order_id))
+        .where(ln.c.id.in_(sa.select(CAND_LINE.c.id)), ln.c.variant_external_id.is_not(None)))
+    _fill(conn, VKEY, keys)
+    items = sa.union(
+        sa.select(SVAR.c.cid, SVAR.c.item).where(SVAR.c.item.is_not(None)),
+        sa.select(lv.c.connector_id, item).where(in_level, item.is_not(None)))
+    _fill(conn, IKEY, items)
+
+
+# -- reports, demand, positions -----------------------------------------------------------------------------
+
+def _load_reports(conn: sa.Connection, scoped: bool) -> None:
+    """``_inv_rep``: every live level report with its SKU resolved and its canonical location (NULL: unmapped)."""
+    lv = _LEVEL
+    sku = sa.func.coalesce(sa.func.nullif(lv.c.sku, ""), VID.c.sku, VIT.c.sku)
+    joined = (lv.outerjoin(SRC, (SRC.c.cid == lv.c.connector_id) & (SRC.c.ext == lv.c.location_external_id))
+              .outerjoin(VID, (VID.c.cid == lv.c.connector_id) & (VID.c.ext == lv.c.variant_external_id))
+              .outerjoin(VIT, (VIT.c.cid == lv.c.connector_id) & (VIT.c.item == item_id_of_level())))
+    query = (sa.select(lv.c.id, sku, SRC.c.loc, lv.c.connector_id, sa.func.coalesce(SRC.c.auth, 0),
+                       sa.func.coalesce(SRC.c.quiet, 0), sa.func.coalesce(lv.c.on_hand, lv.c.available),
+                       lv.c.committed, lv.c.as_of)
+             .select_from(joined).where(~lv.c.deleted, sku.is_not(None)))
+    if scoped:
+        query = query.where(lv.c.id.in_(sa.select(CAND_LEVEL.c.id)), sku.in_(sa.select(SKUS.c.sku)))
+    _fill(conn, REP, query)
+    latest = sa.func.row_number().over(
+        partition_by=(REP.c.sku, REP.c.loc),
+        order_by=(sa.case((REP.c.as_of.is_(None), 1), else_=0), REP.c.as_of.desc(), REP.c.id)).label("rn")
+    ranked = (sa.select(REP.c.sku, REP.c.loc, REP.c.cid, REP.c.on_hand, REP.c.committed, REP.c.as_of, latest)
+              .where(REP.c.auth == 1).subquery())
+    _fill(conn, AUTH, sa.select(*[ranked.c[c.name] for c in AUTH.columns]).where(ranked.c.rn == 1))
+
+
+def _load_demand(conn: sa.Connection, scoped: bool) -> None:
+    """``_inv_dem``: open lines still to fulfil, SKU resolved, ERP copies of forwarded orders left out."""
+    o, ln, f = _ORDER, _LINE, _FORWARDED
+    _fill(conn, FWD, sa.select(f.c.connector_id, f.c.target_id).where(f.c.target_id.is_not(None)).distinct())
+    sku = sa.func.coalesce(sa.func.nullif(ln.c.sku, ""), VID.c.sku)
+    left = sa.func.coalesce(ln.c.quantity, 0) - sa.func.coalesce(ln.c.fulfilled_quantity, 0)
+    joined = (o.join(ln, ln.c.order_id == o.c.id)
+              .outerjoin(FWD, (FWD.c.cid == o.c.connector_id) & (FWD.c.target == o.c.external_id))
+              .outerjoin(VID, (VID.c.cid == o.c.connector_id) & (VID.c.ext == ln.c.variant_external_id))
+              .outerjoin(SRC, (SRC.c.cid == o.c.connector_id) & (SRC.c.ext == o.c.location_external_id)))
+    query = (sa.select(sku, o.c.connector_id, SRC.c.loc, o.c.created_at, left).select_from(joined)
+             .where(o.c.status == "open", ~o.c.deleted, FWD.c.cid.is_(None), sku.is_not(None), left > 0))
+    if scoped:
+        query = query.where(ln.c.id.in_(sa.select(CAND_LINE.c.id)), sku.in_(sa.select(SKUS.c.sku)))
+    _fill(conn, DEM, query)
+    joined_auth = DEM.outerjoin(AUTH, (AUTH.c.sku == DEM.c.sku) & (AUTH.c.loc == DEM.c.loc))
+    _fill(conn, UNC, sa.select(DEM.c.sku, DEM.c.loc, sa.func.sum(DEM.c.qty)).select_from(joined_auth)
+          .where(DEM.c.loc.is_not(None), sa.or_(AUTH.c.as_of.is_(None), DEM.c.placed_at > AUTH.c.as_of))
+          .group_by(DEM.c.sku, DEM.c.loc))
+
+
+def _write_positions(conn: sa.Connection, now: datetime) -> int:
+    """``inventory_position`` from the authority reports and the uncounted demand (demand alone makes one too)."""
+    a, u = AUTH, UNC
+    on_hand = sa.func.coalesce(a.c.on_hand, 0)
+    reported = sa.func.coalesce(a.c.committed, 0)
+    uncounted = sa.func.coalesce(u.c.qty, 0)
+    safety = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
+    cols = [c.name for c in POSITION.columns]
+    with_report = (
+        sa.select(a.c.sku, a.c.loc, a.c.cid, on_hand, reported, uncounted, safety,
+                  _positive(on_hand - reported - uncounted - safety), _positive(reported + uncounted - on_hand),
+                  a.c.as_of, sa.literal(now, UtcDateTime()))
+        .select_from(a.join(LOC, LOC.c.loc == a.c.loc).outerjoin(u, (u.c.sku == a.c.sku) & (u.c.loc == a.c.loc))
+                     .outerjoin(SS, SS.c.sku == a.c.sku)))
+    n = conn.execute(sa.insert(POSITION).from_select(cols, with_report)).rowcount
+    safety_only = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
+    demand_only = (
+        sa.select(u.c.sku, u.c.loc, sa.null(), 0, 0, u.c.qty, safety_only, sa.literal(0), u.c.qty, sa.null(),
+                  sa.literal(now, UtcDateTime()))
+        .select_from(u.join(LOC, LOC.c.loc == u.c.loc).outerjoin(SS, SS.c.sku == u.c.sku))
+        .where(~sa.exists().where(a.c.sku == u.c.sku, a.c.loc == u.c.loc)))
+    return n + conn.execute(sa.insert(POSITION).from_select(cols, demand_only)).rowcount
+
+
+# -- channel targets ------------------------------------------------------------------------------------------
+
+def _write_targets(conn: sa.Connection, settings: InventorySettings, scoped: bool,
+                   now: datetime) -> tuple[int, dict[str, int]]:
+    """``inventory_target`` per push channel; returns its row count and, per channel, the SKUs with no variant."""
+    p, v = POSITION, _VARIANT
+    in_scope = p.c.sku.in_(sa.select(SKUS.c.sku)) if scoped else sa.true()
+    _fill(conn, OLD, sa.select(CHL.c.channel, p.c.sku, sa.func.min(p.c.as_of))
+          .select_from(p.join(CHL, CHL.c.loc == p.c.location)).where(in_scope).group_by(CHL.c.channel, p.c.sku))
+    waiting = DEM.join(OLD, (OLD.c.channel == DEM.c.cid) & (OLD.c.sku == DEM.c.sku))
+    _fill(conn, WAIT, sa.select(DEM.c.cid, DEM.c.sku, sa.func.sum(DEM.c.qty)).select_from(waiting)
+          .where(DEM.c.loc.is_(None), sa.or_(OLD.c.as_of.is_(None), DEM.c.placed_at > OLD.c.as_of))
+          .group_by(DEM.c.cid, DEM.c.sku))
+    _fill(conn, AVAIL, sa.select(CHL.c.channel, p.c.sku, CHL.c.target_id, sa.func.sum(p.c.available))
+          .select_from(p.join(CHL, CHL.c.loc == p.c.location)).where(in_scope, CHL.c.target_id.is_not(None))
+          .group_by(CHL.c.channel, p.c.sku, CHL.c.target_id))
+    channels = list(_push_channels(settings))
+    last = _last_variant([v.c.connector_id, v.c.sku], sa.and_(v.c.connector_id.in_(channels), _live(v)))
+    if scoped:
+        last = last.where(v.c.sku.in_(sa.select(SKUS.c.sku)))
+    _fill(conn, ITEM, sa.select(v.c.connector_id, v.c.sku, sa.func.coalesce(v.c.inventory_item_id, v.c.external_id))
+          .where(v.c.id.in_(last)))
+    have = sa.func.coalesce(AVAIL.c.qty, 0)
+    before = sa.func.sum(have).over(partition_by=(OLD.c.channel, OLD.c.sku), order_by=CTG.c.ord, rows=(None, -1))
+    rows = (sa.select(OLD.c.channel, CTG.c.target_id, OLD.c.sku, ITEM.c.item_id, have.label("have"),
+                      sa.func.coalesce(WAIT.c.qty, 0).label("wait"), before.label("before"))
+            .select_from(OLD.join(CTG, CTG.c.channel == OLD.c.channel)
+                         .join(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku))
+                         .outerjoin(AVAIL, (AVAIL.c.channel == OLD.c.channel) & (AVAIL.c.sku == OLD.c.sku)
+                                    & (AVAIL.c.target_id == CTG.c.target_id))
+                         .outerjoin(WAIT, (WAIT.c.channel == OLD.c.channel) & (WAIT.c.sku == OLD.c.sku)))
+            .subquery())
+    still_waiting = _positive(rows.c.wait - sa.func.coalesce(rows.c.before, 0))
+    query = sa.select(rows.c.channel, rows.c.target_id, rows.c.sku, rows.c.item_id,
+                      _positive(rows.c.have - still_waiting), sa.literal(now, UtcDateTime()))
+    n = conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query)).rowcount
+    missing = (sa.select(OLD.c.channel, sa.func.count())
+               .select_from(OLD.outerjoin(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku)))
+               .where(ITEM.c.sku.is_(None), OLD.c.channel.in_(sa.select(CTG.c.channel)))
+               .group_by(OLD.c.channel))
+    return n, {channel: count for channel, count in conn.execute(missing)}
+
+
+# -- exceptions -----------------------------------------------------------------------------------------------
+
+def _write_exceptions(conn: sa.Connection, settings: InventorySettings, scoped: bool) -> None:
+    """``inventory_exception`` for the SKUs computed: oversold, disagreeing beyond the tolerance, unmapped."""
+    p = POSITION
+    in_scope = p.c.sku.in_(sa.select(SKUS.c.sku)) if scoped else sa.true()
+    oversell = sa.select(sa.literal("oversell"), p.c.sku).where(p.c.shortfall > 0, in_scope)
+    differ = sa.func.abs(REP.c.on_hand - p.c.on_hand) > settings.tolerance
+    disagree = (sa.select(sa.literal("disagree"), REP.c.sku)
+                .select_from(REP.join(p, (p.c.sku == REP.c.sku) & (p.c.location == REP.c.loc)))
+                .where(REP.c.auth == 0, REP.c.quiet == 0, REP.c.on_hand.is_not(None), differ))
+    unmapped = sa.select(sa.literal("unmapped"), REP.c.sku).where(REP.c.loc.is_(None))
+    for query in (oversell, disagree, unmapped):
+        _fill(conn, EXCEPTION, query.distinct())
+
+
+def _read_exceptions(conn: sa.Connection, cap: int) -> Exceptions:
+    out = Exceptions()
+    e = EXCEPTION
+    for kind in KINDS:
+        out.counts[kind] = conn.execute(sa.select(sa.func.count()).where(e.c.kind == kind)).scalar_one()
+        out.skus[kind] = list(conn.execute(sa.select(e.c.sku).where(e.c.kind == kind).order_by(e.c.sku)
+                                           .limit(cap)).scalars())
+    return out
+
+
+# -- the entry points ---------------------------------------------------------------------------------------
+
+def reconcile_bulk(store: Store, settings: InventorySettings, skus: Iterable[str] | None = None, *,
+                   cap: int = 10_000) -> BulkResult:
+    """Recompute every position and target (``skus`` None) or only those of ``skus``, in one transaction.
+
+    Leaves ``inventory_state`` alone: ``refresh`` is what keeps the high-water mark.
+    """
+    with _session(store) as conn:
+        return _reconcile(conn, settings, None if skus is None else set(skus), cap)
+
+
+def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] | None, cap: int) -> BulkResult:
+    began = time.perf_counter()
+    now = datetime.now(UTC)
+    scoped = skus is not None
+    _create_temps(conn)
+    _load_settings(conn, settings)
+    if scoped:
+        _insert_skus(conn, skus or ())
+        for table in (POSITION, TARGET, EXCEPTION):
+            conn.execute(sa.delete(table).where(table.c.sku.in_(sa.select(SKUS.c.sku))))
+        _find_candidates(conn)
+    else:
+        for table in (POSITION, TARGET, EXCEPTION):
+            conn.execute(sa.delete(table))
+    _load_safety(conn, settings, scoped)
+    _load_variant_keys(conn, scoped)
+    _load_reports(conn, scoped)
+    _load_demand(conn, scoped)
+    positions = _write_positions(conn, now)
+    targets, without = _write_targets(conn, settings, scoped, now)
+    _write_exceptions(conn, settings, scoped)
+    exceptions = _read_exceptions(conn, cap)
+    _drop_temps(conn)
+    count = len(skus) if skus is not None else conn.execute(
+        sa.select(sa.func.count(sa.distinct(POSITION.c.sku)))).scalar_one()
+    return BulkResult(not scoped, count, positions, targets, exceptions, time.perf_counter() - began, without)
+
+
+class _session:
+    """One write transaction for a refresh; on SQLite with temporary tables in memory and a larger page cache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> sa.Connection:
+        self.conn = self.store.engine.connect()
+        if self.store.dialect == "sqlite":
+            raw = self.conn.connection.driver_connection
+            raw.execute("PRAGMA temp_store = MEMORY")
+            raw.execute("PRAGMA cache_size = -131072")  # 128 MiB while the whole catalogue is grouped
+        self.transaction = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        try:
+            if kind is None:
+                self.transaction.commit()
+            else:
+                self.transaction.rollback()
+        finally:
+            if self.store.dialect == "sqlite":
+                self.conn.connection.driver_connection.execute("PRAGMA cache_size = -16384")
+            self.conn.close()
+
+
+# -- incremental ----------------------------------------------------------------------------------------------
+
+def _high_water(conn: sa.Connection) -> datetime | None:
+    """The latest ``synced_at`` (``updated_at`` of forwarded orders) of every table a position depends on."""
+    marks = [conn.execute(sa.select(sa.func.max(t.c.synced_at))).scalar_one()
+             for t in (_LEVEL, _VARIANT, _ORDER, _PRODUCT)]
+    marks.append(conn.execute(sa.select(sa.func.max(_FORWARDED.c.updated_at))).scalar_one())
+    found = [m for m in marks if m is not None]
+    return max(found) if found else None
+
+
+def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> set[str]:
+    """The SKUs whose level reports, orders (their lines), forwarded copies or variants were written after
+    ``since``, and with ``tags`` those of the variants of changed products. A superset: every SKU a changed row
+    may resolve to (its own, its variant's, its inventory item's).
+    """
+    lv, v, o, ln, p, f = _LEVEL, _VARIANT, _ORDER, _LINE, _PRODUCT, _FORWARDED
+    out: set[str] = set()
+    levels = sa.select(lv.c.connector_id, lv.c.sku, lv.c.variant_external_id,
+                       item_id_of_level().label("item")).where(lv.c.synced_at > since).subquery()
+    out.update(conn.execute(sa.select(levels.c.sku).where(levels.c.sku.is_not(None))).scalars())
+    by_variant = (v.c.connector_id == levels.c.connector_id) & (v.c.external_id == levels.c.variant_external_id)
+    by_item = (v.c.connector_id == levels.c.connector_id) & (v.c.inventory_item_id == levels.c.item)
+    for on in (by_variant, by_item):
+        out.update(conn.execute(sa.select(v.c.sku).join(levels, on).where(v.c.sku.is_not(None))).scalars())
+    copies = sa.select(o.c.id).join(f, (f.c.connector_id == o.c.connector_id) & (f.c.target_id == o.c.external_id))
+    orders = sa.union(sa.select(o.c.id).where(o.c.synced_at > since), copies.where(f.c.updated_at > since))
+    lines = (sa.select(o.c.connector_id, ln.c.sku, ln.c.variant_external_id)
+             .join(ln, ln.c.order_id == o.c.id).where(o.c.id.in_(orders)).subquery())
+    out.update(conn.execute(sa.select(lines.c.sku).where(lines.c.sku.is_not(None))).scalars())
+    out.update(conn.execute(sa.select(v.c.sku).join(lines, (v.c.connector_id == lines.c.connector_id)
+                                                     & (v.c.external_id == lines.c.variant_external_id))
+                            .where(v.c.sku.is_not(None))).scalars())
+    out.update(conn.execute(sa.select(v.c.sku).where(v.c.synced_at > since, v.c.sku.is_not(None))).scalars())
+    if tags:
+        changed = (p.c.connector_id == v.c.connector_id) & (p.c.external_id == v.c.product_external_id)
+        out.update(conn.execute(sa.select(v.c.sku).join(p, changed)
+                                .where(p.c.synced_at > since, v.c.sku.is_not(None))).scalars())
+    out.discard("")
+    return out
+
+
+def refresh(store: Store, settings: InventorySettings, *, full: bool = False, lookback: timedelta = LOOKBACK,
+            full_every: timedelta = FULL_EVERY, cap: int = 10_000) -> BulkResult:
+    """Bring the positions and targets up to date: only the changed SKUs' when possible, else everything.
+
+    Full when asked, on the first run, when the ``[inventory]`` settings changed since the last one, when the
+    last full one is older than ``full_every``, or when more than ``FULL_ABOVE`` SKUs changed. Incremental
+    otherwise: the SKUs ``changed_skus`` finds since the last high-water mark less ``lookback`` (a writer stamps
+    ``synced_at`` before it commits).
+    """
+    digest = settings_hash(settings)
+    with _session(store) as conn:
+        ensure_indexes(conn)
+        state = conn.execute(sa.select(STATE.c.high_water, STATE.c.settings_hash, STATE.c.full_at)
+                             .where(STATE.c.id == 1)).first()
+        mark = _high_water(conn)
+        skus: set[str] | None = None
+        recent = state is not None and state.full_at is not None and datetime.now(UTC) - state.full_at < full_every
+        if not full and recent and state.settings_hash == digest:
+            since = state.high_water - lookback if state.high_water is not None else None
+            tagged = any(rule.tag is not None for rule in settings.safety_stock)
+            skus = changed_skus(conn, since, tags=tagged) if since is not None else None
+            if skus is not None and len(skus) > FULL_ABOVE:
+                skus = None
+        result = _reconcile(conn, settings, skus, cap)
+        _save_state(conn, mark, digest, result.full)
+    return result
+
+
+def _save_state(conn: sa.Connection, mark: datetime | None, digest: str, full: bool) -> None:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"high_water": mark, "settings_hash": digest, "refreshed_at": now}
+    if full:
+        values["full_at"] = now
+    if conn.execute(sa.update(STATE).where(STATE.c.id == 1).values(**values)).rowcount == 0:
+        conn.execute(sa.insert(STATE).values(id=1, **values))
