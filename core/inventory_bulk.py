@@ -145,10 +145,9 @@ def _drop_temps(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 
-def _fill(conn: sa.Connection, table: sa.Table, query: Any) -> int:
-    """INSERT INTO ``table`` the rows of ``query`` (its columns in the table's order); the row count."""
-    result = conn.execute(sa.insert(table).from_select([c.name for c in table.columns], query))
-    return max(result.rowcount or 0, 0)
+def _fill(conn: sa.Connection, table: sa.Table, query: Any) -> None:
+    """INSERT INTO ``table`` the rows of ``query`` (its columns in the table's order)."""
+    conn.execute(sa.insert(table).from_select([c.name for c in table.columns], query))
 
 
 def _positive(expr: Any) -> Any:
@@ -347,7 +346,7 @@ def _load_demand(conn: sa.Connection, scoped: bool) -> None:
           .group_by(DEM.c.sku, DEM.c.loc))
 
 
-def _write_positions(conn: sa.Connection, now: datetime) -> int:
+def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> int:
     """``inventory_position`` from the authority reports and the uncounted demand (demand alone makes one too)."""
     a, u = AUTH, UNC
     on_hand = sa.func.coalesce(a.c.on_hand, 0)
@@ -361,14 +360,23 @@ def _write_positions(conn: sa.Connection, now: datetime) -> int:
                   a.c.as_of, sa.literal(now, UtcDateTime()))
         .select_from(a.join(LOC, LOC.c.loc == a.c.loc).outerjoin(u, (u.c.sku == a.c.sku) & (u.c.loc == a.c.loc))
                      .outerjoin(SS, SS.c.sku == a.c.sku)))
-    n = conn.execute(sa.insert(POSITION).from_select(cols, with_report)).rowcount
+    conn.execute(sa.insert(POSITION).from_select(cols, with_report))
     safety_only = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
     demand_only = (
         sa.select(u.c.sku, u.c.loc, sa.null(), 0, 0, u.c.qty, safety_only, sa.literal(0), u.c.qty, sa.null(),
                   sa.literal(now, UtcDateTime()))
         .select_from(u.join(LOC, LOC.c.loc == u.c.loc).outerjoin(SS, SS.c.sku == u.c.sku))
         .where(~sa.exists().where(a.c.sku == u.c.sku, a.c.loc == u.c.loc)))
-    return n + conn.execute(sa.insert(POSITION).from_select(cols, demand_only)).rowcount
+    conn.execute(sa.insert(POSITION).from_select(cols, demand_only))
+    return _count(conn, POSITION, scoped)
+
+
+def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
+    """Rows of ``table`` for the SKUs computed (DB-API row counts of INSERT ... SELECT are not portable)."""
+    query = sa.select(sa.func.count()).select_from(table)
+    if scoped:
+        query = query.where(table.c.sku.in_(sa.select(SKUS.c.sku)))
+    return conn.execute(query).scalar_one()
 
 
 # -- channel targets ------------------------------------------------------------------------------------------
@@ -406,12 +414,12 @@ def _write_targets(conn: sa.Connection, settings: InventorySettings, scoped: boo
     still_waiting = _positive(rows.c.wait - sa.func.coalesce(rows.c.before, 0))
     query = sa.select(rows.c.channel, rows.c.target_id, rows.c.sku, rows.c.item_id,
                       _positive(rows.c.have - still_waiting), sa.literal(now, UtcDateTime()))
-    n = conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query)).rowcount
+    conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query))
     missing = (sa.select(OLD.c.channel, sa.func.count())
                .select_from(OLD.outerjoin(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku)))
                .where(ITEM.c.sku.is_(None), OLD.c.channel.in_(sa.select(CTG.c.channel)))
                .group_by(OLD.c.channel))
-    return n, {channel: count for channel, count in conn.execute(missing)}
+    return _count(conn, TARGET, scoped), {channel: count for channel, count in conn.execute(missing)}
 
 
 # -- exceptions -----------------------------------------------------------------------------------------------
@@ -470,7 +478,7 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
     _load_variant_keys(conn, scoped)
     _load_reports(conn, scoped)
     _load_demand(conn, scoped)
-    positions = _write_positions(conn, now)
+    positions = _write_positions(conn, scoped, now)
     targets, without = _write_targets(conn, settings, scoped, now)
     _write_exceptions(conn, settings, scoped)
     exceptions = _read_exceptions(conn, cap)
