@@ -20,8 +20,9 @@ the truth there), less the channel's open demand waiting for a location, taken f
 then from the others in order, never below zero.
 
 Every number depends on one SKU's rows only, so ``refresh`` recomputes just the SKUs whose reports, orders,
-forwarded copies, variants or products changed since the last run (``synced_at`` past a high-water mark, looked
-back a little for writers that committed late), and everything when the ``[inventory]`` settings changed.
+forwarded copies, variants or products changed since the last run (``synced_at`` after the time the last refresh
+started, looked back a little for writers that committed late), and everything when the ``[inventory]`` settings
+changed or the last full refresh is a day old.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 KINDS = ("oversell", "disagree", "unmapped")
 #: more changed SKUs than this and a refresh recomputes everything (one pass beats many look-ups)
 FULL_ABOVE = 20_000
-#: how far before the high-water mark a refresh looks again, for a writer whose rows committed after the mark
-LOOKBACK = timedelta(minutes=5)
+#: how far before the last refresh's start the next one looks again: a writer stamps ``synced_at`` when it
+#: prepares a batch and commits later (waiting up to the store's 60 s busy timeout), and clocks of several workers
+#: differ a little; the SKUs written in this window before a refresh are recomputed once more by the next one
+LOOKBACK = timedelta(minutes=2)
 #: a refresh is full when the last full one is older than this: a stored row that changes its SKU, or an order
 #: edited to drop a line, leaves the SKU it no longer names stale, and nothing incremental can find that SKU
 FULL_EVERY = timedelta(days=1)
@@ -82,6 +85,7 @@ class BulkResult:
     exceptions: Exceptions
     seconds: float
     without_variant: dict[str, int] = field(default_factory=dict)  # channel -> SKUs it sells but has no variant of
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, for the benchmark's breakdown
 
 
 def settings_hash(settings: InventorySettings) -> str:
@@ -108,7 +112,7 @@ def _qty(name: str) -> sa.Column:
 
 SRC = _temp("_inv_src", _text("cid", True), _text("ext", True), _text("loc"), _qty("auth"), _qty("quiet"))
 LOC = _temp("_inv_loc", _text("loc", True), _qty("safety"))
-CHL = _temp("_inv_chl", _text("channel", True), _text("loc", True), _text("target_id"))
+CHL = _temp("_inv_chl", _text("loc", True), _text("channel", True), _text("target_id"))  # loc first: joined on it
 CTG = _temp("_inv_ctg", _text("channel", True), _text("target_id", True), _qty("ord"))
 TAGRULE = _temp("_inv_tagrule", _text("tag", True), _qty("qty"))
 SSRAW = _temp("_inv_ssraw", _text("sku"), _qty("qty"))
@@ -124,8 +128,6 @@ VIT = _temp("_inv_vit", _text("cid", True), _text("item", True), _text("sku"))
 FWD = _temp("_inv_fwd", _text("cid", True), _text("target", True))
 REP = _temp("_inv_rep", sa.Column("id", sa.BigInteger), _text("sku"), _text("loc"), _text("cid"), _qty("auth"),
             _qty("quiet"), _qty("on_hand"), _qty("committed"), sa.Column("as_of", UtcDateTime()))
-AUTH = _temp("_inv_auth", _text("sku", True), _text("loc", True), _text("cid"), _qty("on_hand"), _qty("committed"),
-             sa.Column("as_of", UtcDateTime()))
 DEM = _temp("_inv_dem", _text("sku"), _text("cid"), _text("loc"), sa.Column("placed_at", UtcDateTime()), _qty("qty"))
 UNC = _temp("_inv_unc", _text("sku", True), _text("loc", True), _qty("qty"))
 OLD = _temp("_inv_old", _text("channel", True), _text("sku", True), sa.Column("as_of", UtcDateTime()))
@@ -177,7 +179,7 @@ def _load_settings(conn: sa.Connection, settings: InventorySettings) -> None:
         default = own[pushed[0]] if pushed else None
         for loc in places:
             authority = settings.locations[loc].authority == cid
-            chl.append({"channel": cid, "loc": loc,
+            chl.append({"loc": loc, "channel": cid,
                         "target_id": None if authority else (own[loc] if own[loc] is not None else default)})
         ctg.extend({"channel": cid, "target_id": own[loc], "ord": i} for i, loc in enumerate(pushed))
     for table, rows in ((SRC, src), (LOC, locs), (CHL, chl), (CTG, ctg)):
@@ -303,26 +305,61 @@ def _find_candidates(conn: sa.Connection) -> None:
 
 # -- reports, demand, positions -----------------------------------------------------------------------------
 
-def _load_reports(conn: sa.Connection, scoped: bool) -> None:
-    """``_inv_rep``: every live level report with its SKU resolved and its canonical location (NULL: unmapped)."""
+def _level_sku() -> Any:
+    """A level report's SKU: its own, else its variant's, else its inventory item's (as ``load_reports``)."""
+    return sa.func.coalesce(sa.func.nullif(_LEVEL.c.sku, ""), VID.c.sku, VIT.c.sku)
+
+
+def _levels(scoped: bool, *columns: Any) -> Any:
+    """Live level reports with their SKU resolved (``sku`` label) and canonical location (NULL: unmapped)."""
     lv = _LEVEL
-    sku = sa.func.coalesce(sa.func.nullif(lv.c.sku, ""), VID.c.sku, VIT.c.sku)
+    sku = _level_sku()
     joined = (lv.outerjoin(SRC, (SRC.c.cid == lv.c.connector_id) & (SRC.c.ext == lv.c.location_external_id))
               .outerjoin(VID, (VID.c.cid == lv.c.connector_id) & (VID.c.ext == lv.c.variant_external_id))
               .outerjoin(VIT, (VIT.c.cid == lv.c.connector_id) & (VIT.c.item == item_id_of_level())))
-    query = (sa.select(lv.c.id, sku, SRC.c.loc, lv.c.connector_id, sa.func.coalesce(SRC.c.auth, 0),
-                       sa.func.coalesce(SRC.c.quiet, 0), sa.func.coalesce(lv.c.on_hand, lv.c.available),
-                       lv.c.committed, lv.c.as_of)
-             .select_from(joined).where(~lv.c.deleted, sku.is_not(None)))
+    query = sa.select(lv.c.id, sku.label("sku"), *columns).select_from(joined).where(~lv.c.deleted, sku.is_not(None))
     if scoped:
         query = query.where(lv.c.id.in_(sa.select(CAND_LEVEL.c.id)), sku.in_(sa.select(SKUS.c.sku)))
-    _fill(conn, REP, query)
+    return query
+
+
+def _load_reports(conn: sa.Connection, scoped: bool) -> None:
+    """``_inv_rep``: the reports that are no authority's (compared, for disagreements) or at no canonical location."""
+    lv = _LEVEL
+    query = _levels(scoped, SRC.c.loc, lv.c.connector_id, sa.func.coalesce(SRC.c.auth, 0),
+                    sa.func.coalesce(SRC.c.quiet, 0), sa.func.coalesce(lv.c.on_hand, lv.c.available),
+                    lv.c.committed, lv.c.as_of)
+    _fill(conn, REP, query.where(sa.func.coalesce(SRC.c.auth, 0) == 0))
+
+
+def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
+    """``inventory_position`` from each SKU and location's latest authority report, as if nothing were uncounted.
+
+    Of several authority reports the latest ``as_of`` wins; one without a time is the oldest; ties: first stored.
+    """
+    lv = _LEVEL
     latest = sa.func.row_number().over(
-        partition_by=(REP.c.sku, REP.c.loc),
-        order_by=(sa.case((REP.c.as_of.is_(None), 1), else_=0), REP.c.as_of.desc(), REP.c.id)).label("rn")
-    ranked = (sa.select(REP.c.sku, REP.c.loc, REP.c.cid, REP.c.on_hand, REP.c.committed, REP.c.as_of, latest)
-              .where(REP.c.auth == 1).subquery())
-    _fill(conn, AUTH, sa.select(*[ranked.c[c.name] for c in AUTH.columns]).where(ranked.c.rn == 1))
+        partition_by=(_level_sku(), SRC.c.loc),
+        order_by=(sa.case((lv.c.as_of.is_(None), 1), else_=0), lv.c.as_of.desc(), lv.c.id)).label("rn")
+    ranked = _levels(scoped, SRC.c.loc, lv.c.connector_id, sa.func.coalesce(lv.c.on_hand, lv.c.available, 0)
+                     .label("on_hand"), sa.func.coalesce(lv.c.committed, 0).label("committed"), lv.c.as_of,
+                     latest).where(SRC.c.auth == 1).subquery()
+    safety = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
+    query = (sa.select(ranked.c.sku, ranked.c.loc, ranked.c.connector_id, ranked.c.on_hand, ranked.c.committed,
+                       sa.literal(0), safety, _positive(ranked.c.on_hand - ranked.c.committed - safety),
+                       _positive(ranked.c.committed - ranked.c.on_hand), ranked.c.as_of,
+                       sa.literal(now, UtcDateTime()))
+             .select_from(ranked.join(LOC, LOC.c.loc == ranked.c.loc).outerjoin(SS, SS.c.sku == ranked.c.sku))
+             .where(ranked.c.rn == 1))
+    _fill(conn, POSITION, query)
+
+
+def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
+    """Rows of ``table`` for the SKUs computed (DB-API row counts of INSERT ... SELECT are not portable)."""
+    query = sa.select(sa.func.count()).select_from(table)
+    if scoped:
+        query = query.where(table.c.sku.in_(sa.select(SKUS.c.sku)))
+    return conn.execute(query).scalar_one()
 
 
 def _load_demand(conn: sa.Connection, scoped: bool) -> None:
@@ -340,43 +377,27 @@ def _load_demand(conn: sa.Connection, scoped: bool) -> None:
     if scoped:
         query = query.where(ln.c.id.in_(sa.select(CAND_LINE.c.id)), sku.in_(sa.select(SKUS.c.sku)))
     _fill(conn, DEM, query)
-    joined_auth = DEM.outerjoin(AUTH, (AUTH.c.sku == DEM.c.sku) & (AUTH.c.loc == DEM.c.loc))
-    _fill(conn, UNC, sa.select(DEM.c.sku, DEM.c.loc, sa.func.sum(DEM.c.qty)).select_from(joined_auth)
-          .where(DEM.c.loc.is_not(None), sa.or_(AUTH.c.as_of.is_(None), DEM.c.placed_at > AUTH.c.as_of))
+
+
+def _add_uncounted(conn: sa.Connection, now: datetime) -> None:
+    """Demand placed at a location after its count is committed there: added to the positions (a position of its
+    own where no authority reported the SKU)."""
+    p, u = POSITION, UNC
+    joined = DEM.outerjoin(p, (p.c.sku == DEM.c.sku) & (p.c.location == DEM.c.loc))
+    _fill(conn, UNC, sa.select(DEM.c.sku, DEM.c.loc, sa.func.sum(DEM.c.qty)).select_from(joined)
+          .where(DEM.c.loc.is_not(None), sa.or_(p.c.as_of.is_(None), DEM.c.placed_at > p.c.as_of))
           .group_by(DEM.c.sku, DEM.c.loc))
-
-
-def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> int:
-    """``inventory_position`` from the authority reports and the uncounted demand (demand alone makes one too)."""
-    a, u = AUTH, UNC
-    on_hand = sa.func.coalesce(a.c.on_hand, 0)
-    reported = sa.func.coalesce(a.c.committed, 0)
-    uncounted = sa.func.coalesce(u.c.qty, 0)
+    committed = p.c.reported_committed + u.c.qty
+    conn.execute(sa.update(p).where(p.c.sku == u.c.sku, p.c.location == u.c.loc).values(
+        uncounted=u.c.qty, available=_positive(p.c.on_hand - committed - p.c.safety_stock),
+        shortfall=_positive(committed - p.c.on_hand)))
     safety = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
-    cols = [c.name for c in POSITION.columns]
-    with_report = (
-        sa.select(a.c.sku, a.c.loc, a.c.cid, on_hand, reported, uncounted, safety,
-                  _positive(on_hand - reported - uncounted - safety), _positive(reported + uncounted - on_hand),
-                  a.c.as_of, sa.literal(now, UtcDateTime()))
-        .select_from(a.join(LOC, LOC.c.loc == a.c.loc).outerjoin(u, (u.c.sku == a.c.sku) & (u.c.loc == a.c.loc))
-                     .outerjoin(SS, SS.c.sku == a.c.sku)))
-    conn.execute(sa.insert(POSITION).from_select(cols, with_report))
-    safety_only = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
     demand_only = (
-        sa.select(u.c.sku, u.c.loc, sa.null(), 0, 0, u.c.qty, safety_only, sa.literal(0), u.c.qty, sa.null(),
+        sa.select(u.c.sku, u.c.loc, sa.null(), 0, 0, u.c.qty, safety, sa.literal(0), u.c.qty, sa.null(),
                   sa.literal(now, UtcDateTime()))
         .select_from(u.join(LOC, LOC.c.loc == u.c.loc).outerjoin(SS, SS.c.sku == u.c.sku))
-        .where(~sa.exists().where(a.c.sku == u.c.sku, a.c.loc == u.c.loc)))
-    conn.execute(sa.insert(POSITION).from_select(cols, demand_only))
-    return _count(conn, POSITION, scoped)
-
-
-def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
-    """Rows of ``table`` for the SKUs computed (DB-API row counts of INSERT ... SELECT are not portable)."""
-    query = sa.select(sa.func.count()).select_from(table)
-    if scoped:
-        query = query.where(table.c.sku.in_(sa.select(SKUS.c.sku)))
-    return conn.execute(query).scalar_one()
+        .where(~sa.exists().where(p.c.sku == u.c.sku, p.c.location == u.c.loc)))
+    _fill(conn, POSITION, demand_only)
 
 
 # -- channel targets ------------------------------------------------------------------------------------------
@@ -464,28 +485,43 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
     began = time.perf_counter()
     now = datetime.now(UTC)
     scoped = skus is not None
+    steps: dict[str, float] = {}
+
+    def step(name: str, fn: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        value = fn(*args)
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - start
+        return value
+
     _create_temps(conn)
     _load_settings(conn, settings)
     if scoped:
         _insert_skus(conn, skus or ())
-        for table in (POSITION, TARGET, EXCEPTION):
-            conn.execute(sa.delete(table).where(table.c.sku.in_(sa.select(SKUS.c.sku))))
-        _find_candidates(conn)
+        step("delete", _delete_rows, conn, True)
+        step("candidates", _find_candidates, conn)
     else:
-        for table in (POSITION, TARGET, EXCEPTION):
-            conn.execute(sa.delete(table))
-    _load_safety(conn, settings, scoped)
-    _load_variant_keys(conn, scoped)
-    _load_reports(conn, scoped)
-    _load_demand(conn, scoped)
-    positions = _write_positions(conn, scoped, now)
-    targets, without = _write_targets(conn, settings, scoped, now)
-    _write_exceptions(conn, settings, scoped)
+        step("delete", _delete_rows, conn, False)
+    step("safety", _load_safety, conn, settings, scoped)
+    step("variants", _load_variant_keys, conn, scoped)
+    step("reports", _load_reports, conn, scoped)
+    step("positions", _write_positions, conn, scoped, now)
+    step("demand", _load_demand, conn, scoped)
+    step("uncounted", _add_uncounted, conn, now)
+    positions = _count(conn, POSITION, scoped)
+    targets, without = step("targets", _write_targets, conn, settings, scoped, now)
+    step("exceptions", _write_exceptions, conn, settings, scoped)
     exceptions = _read_exceptions(conn, cap)
     _drop_temps(conn)
     count = len(skus) if skus is not None else conn.execute(
         sa.select(sa.func.count(sa.distinct(POSITION.c.sku)))).scalar_one()
-    return BulkResult(not scoped, count, positions, targets, exceptions, time.perf_counter() - began, without)
+    return BulkResult(not scoped, count, positions, targets, exceptions, time.perf_counter() - began, without, steps)
+
+
+def _delete_rows(conn: sa.Connection, scoped: bool) -> None:
+    """The rows about to be recomputed go first: all of them, or those of the SKUs in ``_inv_skus``."""
+    for table in (POSITION, TARGET, EXCEPTION):
+        query = sa.delete(table)
+        conn.execute(query.where(table.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else query)
 
 
 class _session:
@@ -516,15 +552,6 @@ class _session:
 
 
 # -- incremental ----------------------------------------------------------------------------------------------
-
-def _high_water(conn: sa.Connection) -> datetime | None:
-    """The latest ``synced_at`` (``updated_at`` of forwarded orders) of every table a position depends on."""
-    marks = [conn.execute(sa.select(sa.func.max(t.c.synced_at))).scalar_one()
-             for t in (_LEVEL, _VARIANT, _ORDER, _PRODUCT)]
-    marks.append(conn.execute(sa.select(sa.func.max(_FORWARDED.c.updated_at))).scalar_one())
-    found = [m for m in marks if m is not None]
-    return max(found) if found else None
-
 
 def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> set[str]:
     """The SKUs whose level reports, orders (their lines), forwarded copies or variants were written after
@@ -563,15 +590,15 @@ def refresh(store: Store, settings: InventorySettings, *, full: bool = False, lo
 
     Full when asked, on the first run, when the ``[inventory]`` settings changed since the last one, when the
     last full one is older than ``full_every``, or when more than ``FULL_ABOVE`` SKUs changed. Incremental
-    otherwise: the SKUs ``changed_skus`` finds since the last high-water mark less ``lookback`` (a writer stamps
-    ``synced_at`` before it commits).
+    otherwise: the SKUs ``changed_skus`` finds since the start of the last refresh less ``lookback`` (a writer
+    stamps ``synced_at`` before it commits).
     """
     digest = settings_hash(settings)
     with _session(store) as conn:
         ensure_indexes(conn)
         state = conn.execute(sa.select(STATE.c.high_water, STATE.c.settings_hash, STATE.c.full_at)
                              .where(STATE.c.id == 1)).first()
-        mark = _high_water(conn)
+        mark = datetime.now(UTC)  # before anything is read: what commits later is stamped later, or looked back at
         skus: set[str] | None = None
         recent = state is not None and state.full_at is not None and datetime.now(UTC) - state.full_at < full_every
         if not full and recent and state.settings_hash == digest:

@@ -3,7 +3,7 @@
 ``inventory_position`` holds the reconciled numbers of every (SKU, canonical location), ``inventory_target`` what
 each push channel should show at each of its own location ids, ``inventory_exception`` which SKUs have an
 oversell, a disagreement or an unmapped report (the reference ``core/inventory.py`` explains those few), and
-``inventory_state`` the high-water mark and settings hash that decide whether the next refresh may be incremental.
+``inventory_state`` the high-water mark (when the last refresh started) and settings hash that decide whether the next refresh may be incremental.
 
 The extra indexes on the entity tables serve two things: finding the rows of a few SKUs without a scan (an
 incremental refresh resolves SKUs through variants and Shopify's inventory item ids, not only through ``sku``),
@@ -58,7 +58,7 @@ EXCEPTION = Table(
 STATE = Table(
     "inventory_state", metadata,
     Column("id", Integer, primary_key=True),  # always 1
-    Column("high_water", UtcDateTime()),  # the largest synced_at the last refresh read
+    Column("high_water", UtcDateTime()),  # when the last refresh started reading: later synced_at is news
     Column("settings_hash", String(64), nullable=False),
     Column("full_at", UtcDateTime()),  # when the last full refresh ran
     Column("refreshed_at", UtcDateTime(), nullable=False),
