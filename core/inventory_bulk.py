@@ -52,6 +52,8 @@ _LINE = CHILD_TABLES["order"][1]
 _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 
 KINDS = ("oversell", "disagree", "unmapped")
+#: the PostgreSQL advisory lock key of a refresh (transaction-scoped: released at commit or rollback)
+REFRESH_LOCK = int.from_bytes(hashlib.sha256(b"storesync.inventory_refresh").digest()[:7], "big")
 #: more changed SKUs than this and a refresh recomputes everything (one pass beats many look-ups)
 FULL_ABOVE = 20_000
 #: how far before the last refresh's start the next one looks again: a writer stamps ``synced_at`` when it
@@ -106,14 +108,14 @@ def _text(name: str, primary: bool = False, nullable: bool = True) -> sa.Column:
     return sa.Column(name, sa.String(255), primary_key=primary, nullable=nullable and not primary)
 
 
-def _qty(name: str) -> sa.Column:
-    return sa.Column(name, sa.BigInteger)
+def _qty(name: str, primary: bool = False) -> sa.Column:
+    return sa.Column(name, sa.BigInteger, primary_key=primary, autoincrement=False)
 
 
 SRC = _temp("_inv_src", _text("cid", True), _text("ext", True), _text("loc"), _qty("auth"), _qty("quiet"))
 LOC = _temp("_inv_loc", _text("loc", True), _qty("safety"))
-CHL = _temp("_inv_chl", _text("loc", True), _text("channel", True), _text("target_id"))  # loc first: joined on it
-CTG = _temp("_inv_ctg", _text("channel", True), _text("target_id", True), _qty("ord"))
+FOLD = _temp("_inv_fold", _text("loc", True), _text("channel", True))  # loc first: joined on it
+CTG = _temp("_inv_ctg", _text("channel", True), _qty("ord", True), _text("target_id"), _text("loc"))
 TAGRULE = _temp("_inv_tagrule", _text("tag", True), _qty("qty"))
 SSRAW = _temp("_inv_ssraw", _text("sku"), _qty("qty"))
 SS = _temp("_inv_ss", _text("sku", True), _qty("qty"))
@@ -133,7 +135,7 @@ UNC = _temp("_inv_unc", _text("sku", True), _text("loc", True), _qty("qty"))
 OLD = _temp("_inv_old", _text("channel", True), _text("sku", True), sa.Column("as_of", UtcDateTime()))
 WAIT = _temp("_inv_wait", _text("channel", True), _text("sku", True), _qty("qty"))
 ITEM = _temp("_inv_item", _text("channel", True), _text("sku", True), _text("item_id"))
-AVAIL = _temp("_inv_avail", _text("channel", True), _text("sku", True), _text("target_id", True), _qty("qty"))
+FOLDED = _temp("_inv_folded", _text("channel", True), _text("sku", True), _qty("qty"))
 
 
 def _create_temps(conn: sa.Connection) -> None:
@@ -163,8 +165,9 @@ def _push_channels(settings: InventorySettings) -> dict[str, list[str]]:
     return {cid: list(dict.fromkeys(spec.locations)) for cid, spec in settings.channels.items() if spec.push}
 
 
-def _load_settings(conn: sa.Connection, settings: InventorySettings) -> None:
-    """The location map, safety stock and each push channel's target locations, as temporary tables."""
+def _load_settings(conn: sa.Connection, settings: InventorySettings) -> dict[str, list[str]]:
+    """The location map, safety stock and each push channel's target locations, as temporary tables; returns the
+    channels with somewhere to push to, and the canonical locations each sells from."""
     push = _push_channels(settings)
     src, locs = [], []
     for loc, spec in settings.locations.items():
@@ -172,17 +175,18 @@ def _load_settings(conn: sa.Connection, settings: InventorySettings) -> None:
         for cid, ext in spec.sources.items():
             quiet = int(cid != spec.authority and loc in push.get(cid, ()))  # storesync writes those levels
             src.append({"cid": cid, "ext": str(ext), "loc": loc, "auth": int(cid == spec.authority), "quiet": quiet})
-    chl, ctg = [], []
+    fold, ctg = [], []
+    selling: dict[str, list[str]] = {}
     for cid, places in push.items():
         own = {loc: settings.locations[loc].sources.get(cid) for loc in places}
         pushed = [loc for loc in places if own[loc] is not None and settings.locations[loc].authority != cid]
-        default = own[pushed[0]] if pushed else None
-        for loc in places:
-            authority = settings.locations[loc].authority == cid
-            chl.append({"loc": loc, "channel": cid,
-                        "target_id": None if authority else (own[loc] if own[loc] is not None else default)})
-        ctg.extend({"channel": cid, "target_id": own[loc], "ord": i} for i, loc in enumerate(pushed))
-    for table, rows in ((SRC, src), (LOC, locs), (CHL, chl), (CTG, ctg)):
+        if not pushed:
+            continue  # the truth wherever it sells (or no location id anywhere): nothing to push to this channel
+        selling[cid] = places
+        ctg.extend({"channel": cid, "ord": i, "target_id": own[loc], "loc": loc} for i, loc in enumerate(pushed))
+        # where the channel has no location id, what is available there shows at its default location
+        fold.extend({"channel": cid, "loc": loc} for loc in places if own[loc] is None)
+    for table, rows in ((SRC, src), (LOC, locs), (FOLD, fold), (CTG, ctg)):
         if rows:
             conn.execute(sa.insert(table), rows)
     tag_rules: dict[str, int] = {}
@@ -191,6 +195,7 @@ def _load_settings(conn: sa.Connection, settings: InventorySettings) -> None:
             tag_rules[rule.tag] = max(rule.quantity, tag_rules.get(rule.tag, 0))
     if tag_rules:
         conn.execute(sa.insert(TAGRULE), [{"tag": t, "qty": q} for t, q in tag_rules.items()])
+    return selling
 
 
 def _load_safety(conn: sa.Connection, settings: InventorySettings, scoped: bool) -> None:
@@ -402,34 +407,34 @@ def _add_uncounted(conn: sa.Connection, now: datetime) -> None:
 
 # -- channel targets ------------------------------------------------------------------------------------------
 
-def _write_targets(conn: sa.Connection, settings: InventorySettings, scoped: bool,
+def _write_targets(conn: sa.Connection, selling: dict[str, list[str]], scoped: bool,
                    now: datetime) -> tuple[int, dict[str, int]]:
     """``inventory_target`` per push channel; returns its row count and, per channel, the SKUs with no variant."""
     p, v = POSITION, _VARIANT
-    in_scope = p.c.sku.in_(sa.select(SKUS.c.sku)) if scoped else sa.true()
-    _fill(conn, OLD, sa.select(CHL.c.channel, p.c.sku, sa.func.min(p.c.as_of))
-          .select_from(p.join(CHL, CHL.c.loc == p.c.location)).where(in_scope).group_by(CHL.c.channel, p.c.sku))
+    for channel, places in selling.items():  # one channel at a time: grouped in the positions' own (sku) order
+        query = (sa.select(sa.literal(channel), p.c.sku, sa.func.min(p.c.as_of))
+                 .where(p.c.location.in_(places)).group_by(p.c.sku))
+        _fill(conn, OLD, query.where(p.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else query)
     waiting = DEM.join(OLD, (OLD.c.channel == DEM.c.cid) & (OLD.c.sku == DEM.c.sku))
     _fill(conn, WAIT, sa.select(DEM.c.cid, DEM.c.sku, sa.func.sum(DEM.c.qty)).select_from(waiting)
           .where(DEM.c.loc.is_(None), sa.or_(OLD.c.as_of.is_(None), DEM.c.placed_at > OLD.c.as_of))
           .group_by(DEM.c.cid, DEM.c.sku))
-    _fill(conn, AVAIL, sa.select(CHL.c.channel, p.c.sku, CHL.c.target_id, sa.func.sum(p.c.available))
-          .select_from(p.join(CHL, CHL.c.loc == p.c.location)).where(in_scope, CHL.c.target_id.is_not(None))
-          .group_by(CHL.c.channel, p.c.sku, CHL.c.target_id))
-    channels = list(_push_channels(settings))
-    last = _last_variant([v.c.connector_id, v.c.sku], sa.and_(v.c.connector_id.in_(channels), _live(v)))
+    folded = (sa.select(FOLD.c.channel, p.c.sku, sa.func.sum(p.c.available))
+              .select_from(p.join(FOLD, FOLD.c.loc == p.c.location)).group_by(FOLD.c.channel, p.c.sku))
+    _fill(conn, FOLDED, folded.where(p.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else folded)
+    last = _last_variant([v.c.connector_id, v.c.sku], sa.and_(v.c.connector_id.in_(list(selling)), _live(v)))
     if scoped:
         last = last.where(v.c.sku.in_(sa.select(SKUS.c.sku)))
     _fill(conn, ITEM, sa.select(v.c.connector_id, v.c.sku, sa.func.coalesce(v.c.inventory_item_id, v.c.external_id))
           .where(v.c.id.in_(last)))
-    have = sa.func.coalesce(AVAIL.c.qty, 0)
+    have = sa.func.coalesce(p.c.available, 0) + sa.case((CTG.c.ord == 0, sa.func.coalesce(FOLDED.c.qty, 0)), else_=0)
     before = sa.func.sum(have).over(partition_by=(OLD.c.channel, OLD.c.sku), order_by=CTG.c.ord, rows=(None, -1))
     rows = (sa.select(OLD.c.channel, CTG.c.target_id, OLD.c.sku, ITEM.c.item_id, have.label("have"),
                       sa.func.coalesce(WAIT.c.qty, 0).label("wait"), before.label("before"))
             .select_from(OLD.join(CTG, CTG.c.channel == OLD.c.channel)
                          .join(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku))
-                         .outerjoin(AVAIL, (AVAIL.c.channel == OLD.c.channel) & (AVAIL.c.sku == OLD.c.sku)
-                                    & (AVAIL.c.target_id == CTG.c.target_id))
+                         .outerjoin(p, (p.c.sku == OLD.c.sku) & (p.c.location == CTG.c.loc))
+                         .outerjoin(FOLDED, (FOLDED.c.channel == OLD.c.channel) & (FOLDED.c.sku == OLD.c.sku))
                          .outerjoin(WAIT, (WAIT.c.channel == OLD.c.channel) & (WAIT.c.sku == OLD.c.sku)))
             .subquery())
     still_waiting = _positive(rows.c.wait - sa.func.coalesce(rows.c.before, 0))
@@ -438,8 +443,7 @@ def _write_targets(conn: sa.Connection, settings: InventorySettings, scoped: boo
     conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query))
     missing = (sa.select(OLD.c.channel, sa.func.count())
                .select_from(OLD.outerjoin(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku)))
-               .where(ITEM.c.sku.is_(None), OLD.c.channel.in_(sa.select(CTG.c.channel)))
-               .group_by(OLD.c.channel))
+               .where(ITEM.c.sku.is_(None)).group_by(OLD.c.channel))
     return _count(conn, TARGET, scoped), {channel: count for channel, count in conn.execute(missing)}
 
 
@@ -494,7 +498,7 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
         return value
 
     _create_temps(conn)
-    _load_settings(conn, settings)
+    selling = _load_settings(conn, settings)
     if scoped:
         _insert_skus(conn, skus or ())
         step("delete", _delete_rows, conn, True)
@@ -508,7 +512,7 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
     step("demand", _load_demand, conn, scoped)
     step("uncounted", _add_uncounted, conn, now)
     positions = _count(conn, POSITION, scoped)
-    targets, without = step("targets", _write_targets, conn, settings, scoped, now)
+    targets, without = step("targets", _write_targets, conn, selling, scoped, now)
     step("exceptions", _write_exceptions, conn, settings, scoped)
     exceptions = _read_exceptions(conn, cap)
     _drop_temps(conn)
@@ -537,6 +541,8 @@ class _session:
             raw.execute("PRAGMA temp_store = MEMORY")
             raw.execute("PRAGMA cache_size = -131072")  # 128 MiB while the whole catalogue is grouped
         self.transaction = self.conn.begin()
+        if self.store.dialect == "postgresql":  # one refresh at a time: two would insert the same rows
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
         return self.conn
 
     def __exit__(self, kind: Any, *_: Any) -> None:
