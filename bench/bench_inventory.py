@@ -210,7 +210,8 @@ def phase(url: str, name: str, locations: int) -> dict:
     else:
         result = refresh(store, conf, full=name == "full")
         out.update(full=result.full, skus=result.skus_recomputed, positions=result.positions,
-                   targets=result.targets, exceptions=result.exceptions.counts, without_variant=result.without_variant)
+                   targets=result.targets, exceptions=result.exceptions.counts, without_variant=result.without_variant,
+                   steps={k: round(v, 2) for k, v in result.steps.items()})
     out["seconds"] = time.perf_counter() - began
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     store.close()
@@ -271,13 +272,13 @@ def report(url: str, args: argparse.Namespace) -> None:
     full = run_phase(url, "full", args.locations)
     print(f"full refresh: {full['seconds']:.1f}s, peak RSS {full['peak_mb']:,.0f} MB: {full['positions']:,} "
           f"positions, {full['targets']:,} targets, exceptions {full['exceptions']}, "
-          f"SKUs without a variant {full['without_variant']}", flush=True)
+          f"SKUs without a variant {full['without_variant']}\n  seconds per step: {full['steps']}", flush=True)
     changed = change(store, args.skus)
     store.close()
     inc = run_phase(url, "incremental", args.locations)
     print(f"incremental after {len(changed)} changed SKUs: {inc['seconds']:.2f}s, peak RSS {inc['peak_mb']:,.0f} "
-          f"MB: full={inc['full']}, {inc['skus']} SKUs, {inc['positions']:,} positions, {inc['targets']:,} targets",
-          flush=True)
+          f"MB: full={inc['full']}, {inc['skus']} SKUs, {inc['positions']:,} positions, {inc['targets']:,} targets"
+          f"\n  seconds per step: {inc['steps']}", flush=True)
     base = run_phase(url, "baseline", args.locations)
     print(f"baseline (one SQL aggregation, no times/safety/targets/exceptions): {base['seconds']:.1f}s, peak RSS "
           f"{base['peak_mb']:,.0f} MB over {base['rows']:,} rows   ratio full/baseline "

@@ -271,8 +271,8 @@ def _load_variant_keys(conn: sa.Connection, scoped: bool) -> None:
     vid_where: Any = sa.true()
     vit_where: Any = v.c.inventory_item_id.is_not(None)
     if scoped:
-        vid_where = sa.exists().where(VKEY.c.cid == v.c.connector_id, VKEY.c.ext == v.c.external_id)
-        vit_where = sa.exists().where(IKEY.c.cid == v.c.connector_id, IKEY.c.item == v.c.inventory_item_id)
+        vid_where = sa.tuple_(v.c.connector_id, v.c.external_id).in_(sa.select(VKEY.c.cid, VKEY.c.ext))
+        vit_where = sa.tuple_(v.c.connector_id, v.c.inventory_item_id).in_(sa.select(IKEY.c.cid, IKEY.c.item))
     ids = _last_variant([v.c.connector_id, v.c.external_id], vid_where)
     _fill(conn, VID, sa.select(v.c.connector_id, v.c.external_id, v.c.sku).where(v.c.id.in_(ids)))
     ids = _last_variant([v.c.connector_id, v.c.inventory_item_id], vit_where)
@@ -285,15 +285,22 @@ def _find_candidates(conn: sa.Connection) -> None:
     item = item_id_of_level()
     _fill(conn, SVAR, sa.select(v.c.connector_id, v.c.external_id, v.c.inventory_item_id)
           .where(v.c.sku.in_(sa.select(SKUS.c.sku))))
+    # row values IN (...) rather than joins: the candidates are few, and this way the planner looks them up
+    # through the indexes whatever it guesses of a temporary table's size
+    # (SQLite uses the expression index on the item id only for one connector at a time)
+    by_item = [sa.select(lv.c.id).where(lv.c.connector_id == cid, item.in_(sa.select(SVAR.c.item)
+                                                                            .where(SVAR.c.cid == cid)))
+               for cid in conn.execute(sa.select(SVAR.c.cid).where(SVAR.c.item.is_not(None)).distinct()).scalars()]
     levels = sa.union(
         sa.select(lv.c.id).where(lv.c.sku.in_(sa.select(SKUS.c.sku))),
-        sa.select(lv.c.id).join(SVAR, (SVAR.c.cid == lv.c.connector_id) & (SVAR.c.ext == lv.c.variant_external_id)),
-        sa.select(lv.c.id).join(SVAR, (SVAR.c.cid == lv.c.connector_id) & (SVAR.c.item == item)))
+        sa.select(lv.c.id).where(sa.tuple_(lv.c.connector_id, lv.c.variant_external_id)
+                                 .in_(sa.select(SVAR.c.cid, SVAR.c.ext))), *by_item)
     _fill(conn, CAND_LEVEL, levels)
     lines = sa.union(
         sa.select(ln.c.id).where(ln.c.sku.in_(sa.select(SKUS.c.sku))),
         sa.select(ln.c.id).select_from(ln.join(o, o.c.id == ln.c.order_id))
-        .join(SVAR, (SVAR.c.cid == o.c.connector_id) & (SVAR.c.ext == ln.c.variant_external_id)))
+        .where(ln.c.variant_external_id.in_(sa.select(SVAR.c.ext)),
+               sa.tuple_(o.c.connector_id, ln.c.variant_external_id).in_(sa.select(SVAR.c.cid, SVAR.c.ext))))
     _fill(conn, CAND_LINE, lines)
     in_level = lv.c.id.in_(sa.select(CAND_LEVEL.c.id))
     keys = sa.union(

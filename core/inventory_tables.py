@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateIndex
+from sqlalchemy.sql.expression import ColumnElement
 
 from .tables import CHILD_TABLES, ENTITY_TABLES, UtcDateTime, metadata
 
@@ -72,9 +74,30 @@ _PRODUCT = ENTITY_TABLES["product"]
 _LINE = CHILD_TABLES["order"][1]
 
 
+class _ItemId(ColumnElement):
+    """``attributes.inventory_item_id`` of a level report as text, with the path a literal (not a bound
+    parameter): an expression index is only used by a query whose expression is the same text."""
+
+    inherit_cache = True
+    type = Text()
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+
+@compiles(_ItemId)
+def _item_id_sqlite(element: _ItemId, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.column, **kw)}, '$.inventory_item_id')"
+
+
+@compiles(_ItemId, "postgresql")
+def _item_id_postgres(element: _ItemId, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.column, **kw)} ->> 'inventory_item_id')"
+
+
 def item_id_of_level(level: Table = _LEVEL) -> Any:
     """The inventory item id a level report carries in its attributes (Shopify's levels name no SKU)."""
-    return level.c.attributes["inventory_item_id"].as_string()
+    return _ItemId(level.c.attributes)
 
 
 #: the indexes on entity tables the bulk reconciliation reads through (additive: the tables are core's)

@@ -21,6 +21,7 @@ from storesync.core.inventory_store import load_demand, load_reports
 from storesync.core.inventory_tables import EXCEPTION, POSITION, STATE, TARGET
 from storesync.core.models import InventoryLevel, Order, OrderLine, Product, Variant
 from storesync.core.store import Store
+from storesync.core.tables import ENTITY_TABLES
 from storesync.core.writer import Item
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -290,3 +291,24 @@ def test_a_full_refresh_comes_round_when_the_last_one_is_older_than_full_every(t
     assert refresh(store, settings).full
     assert not refresh(store, settings).full
     assert refresh(store, settings, full_every=timedelta(0)).full
+
+
+def test_a_write_stamped_before_a_refresh_but_committed_after_it_is_looked_back_at(tmp_path) -> None:
+    rng = random.Random(9)
+    settings = settings_for(rng)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    fill(store, rng)
+    refresh(store, settings, full=True)
+    with store.engine.begin() as conn:
+        mark = conn.execute(sa.select(STATE.c.high_water)).scalar_one()
+        level = ENTITY_TABLES["inventory_level"]
+        conn.execute(sa.insert(level).values(  # a batch prepared 30 s before the refresh began, committed after it
+            connector_id="erp", stream="late", external_id="late", row_hash="h", synced_at=mark - timedelta(seconds=30),
+            deleted=False, sku="S0", location_external_id="WH", on_hand=999, as_of=T0 + timedelta(days=1)))
+    on_hand = sa.select(POSITION.c.on_hand).where(POSITION.c.sku == "S0", POSITION.c.location == "wh")
+    refresh(store, settings, lookback=timedelta(0))
+    with store.engine.connect() as conn:
+        assert conn.execute(on_hand).scalar_one() != 999  # missed without the look-back
+    refresh(store, settings)  # the default look-back reaches 30 s before the last refresh began
+    with store.engine.connect() as conn:
+        assert conn.execute(on_hand).scalar_one() == 999
