@@ -150,8 +150,14 @@ def _drop_temps(conn: sa.Connection) -> None:
 
 
 def _fill(conn: sa.Connection, table: sa.Table, query: Any) -> None:
-    """INSERT INTO ``table`` the rows of ``query`` (its columns in the table's order)."""
+    """INSERT INTO ``table`` the rows of ``query`` (its columns in the table's order).
+
+    On PostgreSQL the table is analysed too: autovacuum never visits temporary tables, and without statistics
+    the planner takes one of a million rows for one of ten and loops where it should hash.
+    """
     conn.execute(sa.insert(table).from_select([c.name for c in table.columns], query))
+    if conn.dialect.name == "postgresql" and table.metadata is _TMP:
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
 def _positive(expr: Any) -> Any:
@@ -189,6 +195,8 @@ def _load_settings(conn: sa.Connection, settings: InventorySettings) -> dict[str
     for table, rows in ((SRC, src), (LOC, locs), (FOLD, fold), (CTG, ctg)):
         if rows:
             conn.execute(sa.insert(table), rows)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
     tag_rules: dict[str, int] = {}
     for rule in settings.safety_stock:
         if rule.tag is not None:
@@ -251,6 +259,8 @@ def _insert_skus(conn: sa.Connection, skus: Iterable[str]) -> int:
     rows = [{"sku": s} for s in sorted(set(skus))]
     if rows:
         conn.execute(sa.insert(SKUS), rows)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {SKUS.name}")
     return len(rows)
 
 
@@ -445,7 +455,7 @@ def _write_targets(conn: sa.Connection, selling: dict[str, list[str]], scoped: b
                          .outerjoin(WAIT, (WAIT.c.channel == OLD.c.channel) & (WAIT.c.sku == OLD.c.sku)))
             .subquery())
     still_waiting = _positive(rows.c.wait - sa.func.coalesce(rows.c.before, 0))
-    query = sa.select(rows.c.channel, rows.c.target_id, rows.c.sku, rows.c.item_id,
+    query = sa.select(rows.c.sku, rows.c.channel, rows.c.target_id, rows.c.item_id,
                       _positive(rows.c.have - still_waiting), sa.literal(now, UtcDateTime()))
     conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query))
     missing = (sa.select(OLD.c.channel, sa.func.count())
@@ -531,8 +541,12 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
 def _delete_rows(conn: sa.Connection, scoped: bool) -> None:
     """The rows about to be recomputed go first: all of them, or those of the SKUs in ``_inv_skus``."""
     for table in (POSITION, TARGET, EXCEPTION):
-        query = sa.delete(table)
-        conn.execute(query.where(table.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else query)
+        if scoped:
+            conn.execute(sa.delete(table).where(table.c.sku.in_(sa.select(SKUS.c.sku))))
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"TRUNCATE {table.name}")  # no dead rows left behind by every full refresh
+        else:
+            conn.execute(sa.delete(table))  # SQLite truncates a DELETE without WHERE itself
 
 
 class _session:
@@ -550,6 +564,8 @@ class _session:
         self.transaction = self.conn.begin()
         if self.store.dialect == "postgresql":  # one refresh at a time: two would insert the same rows
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
+            # sorts and hashes of the whole catalogue in memory rather than in batches on disk (this transaction only)
+            self.conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
         return self.conn
 
     def __exit__(self, kind: Any, *_: Any) -> None:

@@ -41,13 +41,13 @@ POSITION = Table(
 
 TARGET = Table(
     "inventory_target", metadata,
+    # the key is (channel, location_id, sku); SKU first: written SKU by SKU, and replaced SKU by SKU
+    Column("sku", String(255), primary_key=True),
     Column("channel", String(64), primary_key=True),
     Column("location_id", String(255), primary_key=True),  # the channel's own location id
-    Column("sku", String(255), primary_key=True),
     Column("item_id", String(255), nullable=False),  # what the channel's API names the SKU by
     Column("quantity", BigInteger, nullable=False),
     Column("computed_at", UtcDateTime(), nullable=False),
-    Index("ix_inventory_target_sku", "sku"),
 )
 
 EXCEPTION = Table(

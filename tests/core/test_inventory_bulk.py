@@ -158,7 +158,7 @@ def compare_with_reference(store: Store, settings: InventorySettings) -> None:
                       p.shortfall, p.as_of) for key, p in ref.positions.items()}
     assert ours == expected
     totals: dict[tuple[str, str], int] = {}
-    for (channel, _loc, sku), (_item, quantity) in rows(store, TARGET).items():
+    for (sku, channel, _loc), (_item, quantity) in rows(store, TARGET).items():
         totals[(channel, sku)] = totals.get((channel, sku), 0) + quantity
     with store.engine.connect() as conn:
         sold = {(cid, sku) for cid, sku in conn.execute(sa.text(
@@ -221,7 +221,7 @@ def test_no_target_where_the_channel_is_the_authority_and_waiting_orders_come_of
     result = reconcile_bulk(store, settings)
     # "wh" is the shop's default (the first of its locations where it is not the authority): the 5 waiting
     # units take its 3, then 2 of the 10 at "cwb"; nothing is pushed to "pop", where the shop is the truth
-    assert rows(store, TARGET) == {("shop", "9", "TEA"): ("inv1", 0), ("shop", "7", "TEA"): ("inv1", 8)}
+    assert rows(store, TARGET) == {("TEA", "shop", "9"): ("inv1", 0), ("TEA", "shop", "7"): ("inv1", 8)}
     assert result.targets == 2 and result.without_variant == {}
 
 
