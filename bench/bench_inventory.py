@@ -141,8 +141,9 @@ def generate(store: Store, skus: int, locations: int, lines: int, seed: int = 1)
             placed = rng.random() < 1 / 3
             cid = "tills" if placed else "shop"
             status = "closed" if n_lines >= lines else "open"
-            order_rows.append((cid, "orders", f"O{order_id}", "h", None, synced_at[rng.randrange(len(synced_at))], no, "HKD", status,
-                               at[rng.randrange(60)], f"X{rng.randrange(1, locations)}" if placed else None))
+            order_rows.append((cid, "orders", f"O{order_id}", "h", None, synced_at[rng.randrange(len(synced_at))], no,
+                               "HKD", status, at[rng.randrange(60)],
+                               f"X{rng.randrange(1, locations)}" if placed else None))
             for pos in range(1 + rng.randrange(3)):
                 n = rng.randrange(skus)
                 line_rows.append((order_id, pos, f"SKU-{n:06d}" if cid == "shop" else None,

@@ -374,6 +374,8 @@ def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
              .select_from(ranked.join(LOC, LOC.c.loc == ranked.c.loc).outerjoin(SS, SS.c.sku == ranked.c.sku))
              .where(ranked.c.rn == 1))
     _fill(conn, POSITION, query)
+    if conn.dialect.name == "postgresql" and not scoped:  # its statistics are of the rows just truncated
+        conn.exec_driver_sql(f"ANALYZE {POSITION.name}")
 
 
 def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
@@ -531,6 +533,9 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
     positions = _count(conn, POSITION, scoped)
     targets, without = step("targets", _write_targets, conn, selling, scoped, now)
     step("exceptions", _write_exceptions, conn, settings, scoped)
+    if conn.dialect.name == "postgresql" and not scoped:  # the next incremental refresh plans with these
+        for table in (TARGET, EXCEPTION):
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
     exceptions = _read_exceptions(conn, cap)
     _drop_temps(conn)
     count = len(skus) if skus is not None else conn.execute(
@@ -566,6 +571,11 @@ class _session:
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
             # sorts and hashes of the whole catalogue in memory rather than in batches on disk (this transaction only)
             self.conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
+            self.conn.exec_driver_sql("SET LOCAL jit = off")  # compiling costs more than it saves on these plans
+            # temporary tables live in the session's own buffers (8 MB by default, the rest goes to files); the
+            # size can only be set before the session's first temporary table
+            self.conn.exec_driver_sql("SELECT set_config('temp_buffers', '512MB', false) "
+                                      "WHERE pg_my_temp_schema() = 0")
         return self.conn
 
     def __exit__(self, kind: Any, *_: Any) -> None:

@@ -3,7 +3,8 @@
 ``inventory_position`` holds the reconciled numbers of every (SKU, canonical location), ``inventory_target`` what
 each push channel should show at each of its own location ids, ``inventory_exception`` which SKUs have an
 oversell, a disagreement or an unmapped report (the reference ``core/inventory.py`` explains those few), and
-``inventory_state`` the high-water mark (when the last refresh started) and settings hash that decide whether the next refresh may be incremental.
+``inventory_state`` the high-water mark (when the last refresh started) and settings hash that decide whether
+the next refresh may be incremental.
 
 The extra indexes on the entity tables serve two things: finding the rows of a few SKUs without a scan (an
 incremental refresh resolves SKUs through variants and Shopify's inventory item ids, not only through ``sku``),

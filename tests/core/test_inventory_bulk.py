@@ -104,7 +104,8 @@ def orders(rng: random.Random, n: int, prefix: str = "O", skus: list[str] = SKUS
             sku = rng.choice(skus)
             by_variant = rng.random() < 0.4
             lines.append(OrderLine(sku=None if by_variant else sku, variant_external_id=f"V-{sku}" if by_variant
-                                   else None, quantity=rng.randrange(1, 4), fulfilled_quantity=rng.choice([None, 0, 1])))
+                                   else None, quantity=rng.randrange(1, 4),
+                                   fulfilled_quantity=rng.choice([None, 0, 1])))
         out[cid].append(Order(external_id=f"{prefix}{i}", currency="HKD", created_at=at(rng),
                               status=rng.choice(["open", "open", "open", "closed"]), deleted=rng.random() < 0.05,
                               location_external_id=where, lines=lines))
