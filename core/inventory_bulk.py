@@ -105,7 +105,7 @@ def _temp(name: str, *columns: sa.Column) -> sa.Table:
 
 
 def _text(name: str, primary: bool = False, nullable: bool = True) -> sa.Column:
-    return sa.Column(name, sa.String(255), primary_key=primary, nullable=nullable and not primary)
+    return sa.Column(name, sa.Text(), primary_key=primary, nullable=nullable and not primary)
 
 
 def _qty(name: str, primary: bool = False) -> sa.Column:
@@ -412,7 +412,9 @@ def _add_uncounted(conn: sa.Connection, now: datetime) -> None:
           .where(DEM.c.loc.is_not(None), sa.or_(p.c.as_of.is_(None), DEM.c.placed_at > p.c.as_of))
           .group_by(DEM.c.sku, DEM.c.loc))
     committed = p.c.reported_committed + u.c.qty
-    conn.execute(sa.update(p).where(p.c.sku == u.c.sku, p.c.location == u.c.loc).values(
+    # the row-value IN makes SQLite walk the few changed positions by key, not every position probing UNC
+    conn.execute(sa.update(p).where(p.c.sku == u.c.sku, p.c.location == u.c.loc,
+                                    sa.tuple_(p.c.sku, p.c.location).in_(sa.select(u.c.sku, u.c.loc))).values(
         uncounted=u.c.qty, available=_positive(p.c.on_hand - committed - p.c.safety_stock),
         shortfall=_positive(committed - p.c.on_hand)))
     safety = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
@@ -633,21 +635,24 @@ def refresh(store: Store, settings: InventorySettings, *, full: bool = False, lo
     stamps ``synced_at`` before it commits).
     """
     digest = settings_hash(settings)
+    began = time.perf_counter()
+    mark = datetime.now(UTC)  # before anything is read: what commits later is stamped later, or looked back at
     with _session(store) as conn:
         ensure_indexes(conn)
         state = conn.execute(sa.select(STATE.c.high_water, STATE.c.settings_hash, STATE.c.full_at)
                              .where(STATE.c.id == 1)).first()
-        mark = datetime.now(UTC)  # before anything is read: what commits later is stamped later, or looked back at
         skus: set[str] | None = None
-        recent = state is not None and state.full_at is not None and datetime.now(UTC) - state.full_at < full_every
-        if not full and recent and state.settings_hash == digest:
-            since = state.high_water - lookback if state.high_water is not None else None
+        recent = state is not None and state.full_at is not None and mark - state.full_at < full_every
+        if not full and recent and state.settings_hash == digest and state.high_water is not None:
             tagged = any(rule.tag is not None for rule in settings.safety_stock)
-            skus = changed_skus(conn, since, tags=tagged) if since is not None else None
-            if skus is not None and len(skus) > FULL_ABOVE:
+            skus = changed_skus(conn, state.high_water - lookback, tags=tagged)
+            if len(skus) > FULL_ABOVE:
                 skus = None
+        looked = time.perf_counter()
         result = _reconcile(conn, settings, skus, cap)
         _save_state(conn, mark, digest, result.full)
+    result.steps["changes"] = looked - began
+    result.seconds = time.perf_counter() - began
     return result
 
 

@@ -27,8 +27,8 @@ __all__ = ["EXCEPTION", "POSITION", "STATE", "TARGET", "ensure_indexes", "item_i
 
 POSITION = Table(
     "inventory_position", metadata,
-    Column("sku", String(255), primary_key=True),
-    Column("location", String(64), primary_key=True),  # canonical location
+    Column("sku", Text(), primary_key=True),
+    Column("location", Text(), primary_key=True),  # canonical location
     Column("authority", String(64)),  # connector whose report is the on hand; NULL: none, only demand
     Column("on_hand", BigInteger, nullable=False),
     Column("reported_committed", BigInteger, nullable=False),
@@ -43,10 +43,10 @@ POSITION = Table(
 TARGET = Table(
     "inventory_target", metadata,
     # the key is (channel, location_id, sku); SKU first: written SKU by SKU, and replaced SKU by SKU
-    Column("sku", String(255), primary_key=True),
+    Column("sku", Text(), primary_key=True),
     Column("channel", String(64), primary_key=True),
-    Column("location_id", String(255), primary_key=True),  # the channel's own location id
-    Column("item_id", String(255), nullable=False),  # what the channel's API names the SKU by
+    Column("location_id", Text(), primary_key=True),  # the channel's own location id
+    Column("item_id", Text(), nullable=False),  # what the channel's API names the SKU by
     Column("quantity", BigInteger, nullable=False),
     Column("computed_at", UtcDateTime(), nullable=False),
 )
@@ -54,7 +54,7 @@ TARGET = Table(
 EXCEPTION = Table(
     "inventory_exception", metadata,
     Column("kind", String(16), primary_key=True),  # oversell | disagree | unmapped
-    Column("sku", String(255), primary_key=True),
+    Column("sku", Text(), primary_key=True),
     Index("ix_inventory_exception_sku", "sku"),
 )
 

@@ -251,9 +251,19 @@ def computed_at(store: Store) -> dict[str, datetime]:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_an_incremental_refresh_leaves_what_a_full_one_computes(tmp_path, seed: int) -> None:
-    rng = random.Random(500 + seed)
+    incremental_equals_full(Store(f"sqlite:///{tmp_path / 'store.db'}"), random.Random(500 + seed))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", range(3))
+def test_an_incremental_refresh_leaves_what_a_full_one_computes_on_postgresql(pg_url: str, seed: int) -> None:
+    store = Store(pg_url)
+    incremental_equals_full(store, random.Random(700 + seed))
+    store.close()
+
+
+def incremental_equals_full(store: Store, rng: random.Random) -> None:
     settings = settings_for(rng)
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     fill(store, rng, n_levels=60, n_orders=40)
     assert refresh(store, settings, lookback=timedelta(0)).full
     with store.engine.connect() as conn:
