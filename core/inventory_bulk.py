@@ -101,7 +101,9 @@ _TMP = sa.MetaData()
 
 
 def _temp(name: str, *columns: sa.Column) -> sa.Table:
-    return sa.Table(name, _TMP, *columns, prefixes=["TEMPORARY"])
+    """A temporary table; on SQLite one with a key is stored in key order (WITHOUT ROWID): one b-tree, not two."""
+    keyed = any(c.primary_key for c in columns)
+    return sa.Table(name, _TMP, *columns, prefixes=["TEMPORARY"], sqlite_with_rowid=not keyed)
 
 
 def _text(name: str, primary: bool = False, nullable: bool = True) -> sa.Column:

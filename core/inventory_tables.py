@@ -38,6 +38,7 @@ POSITION = Table(
     Column("shortfall", BigInteger, nullable=False),  # max(0, committed - on hand)
     Column("as_of", UtcDateTime()),
     Column("computed_at", UtcDateTime(), nullable=False),
+    sqlite_with_rowid=False,  # stored in key order: one b-tree, read SKU by SKU without a second look-up
 )
 
 TARGET = Table(
@@ -49,6 +50,7 @@ TARGET = Table(
     Column("item_id", Text(), nullable=False),  # what the channel's API names the SKU by
     Column("quantity", BigInteger, nullable=False),
     Column("computed_at", UtcDateTime(), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 EXCEPTION = Table(
@@ -56,6 +58,7 @@ EXCEPTION = Table(
     Column("kind", String(16), primary_key=True),  # oversell | disagree | unmapped
     Column("sku", Text(), primary_key=True),
     Index("ix_inventory_exception_sku", "sku"),
+    sqlite_with_rowid=False,
 )
 
 STATE = Table(
