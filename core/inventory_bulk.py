@@ -199,24 +199,26 @@ def _load_settings(conn: sa.Connection, settings: InventorySettings) -> dict[str
             conn.execute(sa.insert(table), rows)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"ANALYZE {table.name}")
-    tag_rules: dict[str, int] = {}
-    for rule in settings.safety_stock:
-        if rule.tag is not None:
-            tag_rules[rule.tag] = max(rule.quantity, tag_rules.get(rule.tag, 0))
-    if tag_rules:
-        conn.execute(sa.insert(TAGRULE), [{"tag": t, "qty": q} for t, q in tag_rules.items()])
     return selling
+
+
+def _largest_rules(settings: InventorySettings, by: str) -> dict[str, int]:
+    """The largest ``[[inventory.safety_stock]]`` quantity per SKU (``by="sku"``) or per tag (``by="tag"``)."""
+    out: dict[str, int] = {}
+    for rule in settings.safety_stock:
+        key = getattr(rule, by)
+        if key is not None:
+            out[key] = max(rule.quantity, out.get(key, 0))
+    return out
 
 
 def _load_safety(conn: sa.Connection, settings: InventorySettings, scoped: bool) -> None:
     """``_inv_ss``: per SKU the largest matching ``[[inventory.safety_stock]]`` rule, by SKU or product tag."""
-    by_sku: dict[str, int] = {}
-    for rule in settings.safety_stock:
-        if rule.sku is not None:
-            by_sku[rule.sku] = max(rule.quantity, by_sku.get(rule.sku, 0))
+    by_sku, by_tag = _largest_rules(settings, "sku"), _largest_rules(settings, "tag")
     if by_sku:
         conn.execute(sa.insert(SSRAW), [{"sku": s, "qty": q} for s, q in by_sku.items()])
-    if any(rule.tag is not None for rule in settings.safety_stock):
+    if by_tag:
+        conn.execute(sa.insert(TAGRULE), [{"tag": t, "qty": q} for t, q in by_tag.items()])
         pairs = _sku_tag_pairs(conn, scoped).subquery()
         query = (sa.select(pairs.c.sku, sa.func.max(TAGRULE.c.qty))
                  .join(TAGRULE, TAGRULE.c.tag == pairs.c.tag).group_by(pairs.c.sku))

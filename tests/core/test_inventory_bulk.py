@@ -136,6 +136,15 @@ def fill(store: Store, rng: random.Random, n_levels: int = 30, n_orders: int = 2
             w.conn.execute(sa.insert(ForwardedOrderRow), copies)
 
 
+def filled(tmp_path, seed: int) -> tuple[Store, InventorySettings]:
+    """A random small SQLite store and settings."""
+    rng = random.Random(seed)
+    settings = settings_for(rng)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    fill(store, rng)
+    return store, settings
+
+
 def reference(store: Store, settings: InventorySettings):
     # the stored order, except that reports without a time come last: the bulk rule (latest as_of wins, one
     # without a time is the oldest) is the reference's outcome for that order (see core/inventory_bulk.py)
@@ -182,10 +191,7 @@ def compare_with_reference(store: Store, settings: InventorySettings) -> None:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_random_stores_reconcile_as_the_reference_does_on_sqlite(tmp_path, seed: int) -> None:
-    rng = random.Random(seed)
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    fill(store, rng)
-    compare_with_reference(store, settings_for(rng))
+    compare_with_reference(*filled(tmp_path, seed))
 
 
 @pytest.mark.postgres
@@ -283,10 +289,7 @@ def incremental_equals_full(store: Store, rng: random.Random) -> None:
 
 
 def test_nothing_changed_recomputes_nothing_and_new_settings_recompute_everything(tmp_path) -> None:
-    rng = random.Random(7)
-    settings = settings_for(rng)
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    fill(store, rng)
+    store, settings = filled(tmp_path, 7)
     assert refresh(store, settings, lookback=timedelta(0)).full
     again = refresh(store, settings, lookback=timedelta(0))
     assert (again.full, again.skus_recomputed, again.positions) == (False, 0, 0)
@@ -295,20 +298,14 @@ def test_nothing_changed_recomputes_nothing_and_new_settings_recompute_everythin
 
 
 def test_a_full_refresh_comes_round_when_the_last_one_is_older_than_full_every(tmp_path) -> None:
-    rng = random.Random(8)
-    settings = settings_for(rng)
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    fill(store, rng)
+    store, settings = filled(tmp_path, 8)
     assert refresh(store, settings).full
     assert not refresh(store, settings).full
     assert refresh(store, settings, full_every=timedelta(0)).full
 
 
 def test_a_write_stamped_before_a_refresh_but_committed_after_it_is_looked_back_at(tmp_path) -> None:
-    rng = random.Random(9)
-    settings = settings_for(rng)
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    fill(store, rng)
+    store, settings = filled(tmp_path, 9)
     refresh(store, settings, full=True)
     with store.engine.begin() as conn:
         mark = conn.execute(sa.select(STATE.c.high_water)).scalar_one()
