@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .forwarded import ForwardedOrderRow
 from .inventory_config import InventorySettings
@@ -362,7 +363,11 @@ def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
     """``inventory_position`` from each SKU and location's latest authority report, as if nothing were uncounted.
 
     Of several authority reports the latest ``as_of`` wins; one without a time is the oldest; ties: first stored.
+    PostgreSQL ranks them with a window (an upsert may not touch a row twice in one statement there).
     """
+    if conn.dialect.name == "sqlite":
+        _upsert_positions(conn, scoped, now)
+        return
     lv = _LEVEL
     latest = sa.func.row_number().over(
         partition_by=(_level_sku(), SRC.c.loc),
@@ -380,6 +385,26 @@ def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
     _fill(conn, POSITION, query)
     if conn.dialect.name == "postgresql" and not scoped:  # its statistics are of the rows just truncated
         conn.exec_driver_sql(f"ANALYZE {POSITION.name}")
+
+
+def _upsert_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
+    """SQLite: the same rule as an upsert over the reports in stored order, a later report replacing the kept one
+    only when strictly newer: no sort of every report by SKU and location (SQLite's window sort is the slow part),
+    the rows go straight into the position table's key order."""
+    lv, p = _LEVEL, POSITION
+    safety = LOC.c.safety + sa.func.coalesce(SS.c.qty, 0)
+    on_hand = sa.func.coalesce(lv.c.on_hand, lv.c.available, 0)
+    committed = sa.func.coalesce(lv.c.committed, 0)
+    query = (_levels(scoped, SRC.c.loc, lv.c.connector_id, on_hand, committed, sa.literal(0), safety,
+                     _positive(on_hand - committed - safety), _positive(committed - on_hand), lv.c.as_of,
+                     sa.literal(now, UtcDateTime()))
+             .join_from(lv, LOC, LOC.c.loc == SRC.c.loc).outerjoin(SS, SS.c.sku == _level_sku())
+             .where(SRC.c.auth == 1).order_by(lv.c.id))
+    cols = [c.name for c in p.columns]
+    stmt = sqlite_insert(p).from_select(cols, query.with_only_columns(*list(query.selected_columns)[1:]))
+    newer = stmt.excluded.as_of.is_not(None) & sa.or_(p.c.as_of.is_(None), stmt.excluded.as_of > p.c.as_of)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[p.c.sku, p.c.location],
+                                            set_={c: stmt.excluded[c] for c in cols[2:]}, where=newer))
 
 
 def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
