@@ -469,9 +469,10 @@ def _write_targets(conn: sa.Connection, selling: dict[str, list[str]], scoped: b
     _fill(conn, WAIT, sa.select(DEM.c.cid, DEM.c.sku, sa.func.sum(DEM.c.qty)).select_from(waiting)
           .where(DEM.c.loc.is_(None), sa.or_(OLD.c.as_of.is_(None), DEM.c.placed_at > OLD.c.as_of))
           .group_by(DEM.c.cid, DEM.c.sku))
-    folded = (sa.select(FOLD.c.channel, p.c.sku, sa.func.sum(p.c.available))
-              .select_from(p.join(FOLD, FOLD.c.loc == p.c.location)).group_by(FOLD.c.channel, p.c.sku))
-    _fill(conn, FOLDED, folded.where(p.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else folded)
+    if conn.execute(sa.select(FOLD.c.loc).limit(1)).first() is not None:  # else no need to walk the positions
+        folded = (sa.select(FOLD.c.channel, p.c.sku, sa.func.sum(p.c.available))
+                  .select_from(p.join(FOLD, FOLD.c.loc == p.c.location)).group_by(FOLD.c.channel, p.c.sku))
+        _fill(conn, FOLDED, folded.where(p.c.sku.in_(sa.select(SKUS.c.sku))) if scoped else folded)
     last = _last_variant([v.c.connector_id, v.c.sku], sa.and_(v.c.connector_id.in_(list(selling)), _live(v)))
     if scoped:
         last = last.where(v.c.sku.in_(sa.select(SKUS.c.sku)))
