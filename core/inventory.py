@@ -33,7 +33,7 @@ from typing import Any
 
 from .inventory_config import InventorySettings
 
-__all__ = ["Conflict", "Demand", "LevelReport", "Position", "Reconciliation", "reconcile"]
+__all__ = ["Conflict", "Demand", "LevelReport", "Position", "Reconciliation", "available_to_sell", "reconcile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,14 @@ class Demand:
     sku: str
     quantity: int
     location: str | None = None  # the system's own location id, when the order is placed at one (a till sale)
+    allocated_to: str | None = None  # the canonical location reconciliation allocated the line to, if it did
+    allocated_at: datetime | None = None  # ... and when: from then on the line is demand there
+    state: str | None = None  # its allocation state (core/inventory_ledger.py), once reconciliation decided
+
+    @property
+    def counted_from(self) -> datetime:
+        """When the line became demand at its location: the order time, or the allocation time."""
+        return self.allocated_at or self.placed_at
 
 
 @dataclass(slots=True)
@@ -102,6 +110,7 @@ class Reconciliation:
     positions: dict[tuple[str, str], Position]
     available_to_sell: dict[tuple[str, str], int]  # (channel connector id, sku) -> units
     conflicts: list[Conflict]
+    unplaced: list[Demand] = field(default_factory=list)  # open lines at no location, waiting for allocation
 
 
 def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], demand: Iterable[Demand],
@@ -130,26 +139,31 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
                                       authority=report.connector_id)
     unplaced: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for line in demand:
-        loc = where(line.connector_id, line.location) if line.location is not None else None
+        if line.state is not None and line.state != "allocated":
+            continue  # parked (pre-order, backorder, allowed) or denied: demand at no location
+        loc = line.allocated_to or (where(line.connector_id, line.location) if line.location is not None else None)
         if loc is None:
             unplaced[(line.connector_id, line.sku)].append(line)
             continue
         pos = positions.get((line.sku, loc))
         if pos is None:
             pos = positions[(line.sku, loc)] = Position(line.sku, loc)
-        if pos.as_of is None or line.placed_at > pos.as_of:
+        if pos.as_of is None or line.counted_from > pos.as_of:
             pos.uncounted += line.quantity
             pos.demand.append(line)
     for (sku, loc), pos in positions.items():
         pos.safety_stock = settings.safety_stock_for(loc, sku, tags.get(sku, frozenset()))
         for other in others.get((sku, loc), ()):
+            if settings.pushes_to(other.connector_id, loc):
+                continue  # storesync writes that level itself: it differs from on hand by design
             if other.on_hand is not None and abs(other.on_hand - pos.on_hand) > settings.tolerance:
                 conflicts.append(Conflict("disagree", sku, loc,
                                           f"{other.connector_id} reports {other.on_hand} on hand, {pos.authority} "
                                           f"(the authority) {pos.on_hand}", (pos.authority, other)))
         if pos.shortfall:
             conflicts.append(_oversell(pos))
-    return Reconciliation(positions, _available_to_sell(settings, positions, unplaced), conflicts)
+    return Reconciliation(positions, _available_to_sell(settings, positions, unplaced), conflicts,
+                          [line for lines in unplaced.values() for line in lines])
 
 
 def _oversell(pos: Position) -> Conflict:
@@ -162,6 +176,14 @@ def _oversell(pos: Position) -> Conflict:
     return Conflict("oversell", pos.sku, pos.location,
                     f"{pos.committed} committed against {pos.on_hand} on hand ({pos.shortfall} short)",
                     orders=tuple(orders))
+
+
+def available_to_sell(settings: InventorySettings, recon: Reconciliation) -> dict[tuple[str, str], int]:
+    """Available-to-sell per (channel, SKU) again, after ``recon``'s positions and waiting lines changed."""
+    unplaced: dict[tuple[str, str], list[Demand]] = defaultdict(list)
+    for line in recon.unplaced:
+        unplaced[(line.connector_id, line.sku)].append(line)
+    return _available_to_sell(settings, recon.positions, unplaced)
 
 
 def _available_to_sell(settings: InventorySettings, positions: dict[tuple[str, str], Position],
@@ -178,6 +200,6 @@ def _available_to_sell(settings: InventorySettings, positions: dict[tuple[str, s
                 continue
             oldest = min((p.as_of for p in mine if p.as_of is not None), default=None)
             waiting = sum(d.quantity for d in unplaced.get((channel, sku), ())
-                          if oldest is None or d.placed_at > oldest)
+                          if oldest is None or d.counted_from > oldest)
             out[(channel, sku)] = max(0, sum(p.available for p in mine) - waiting)
     return out

@@ -15,16 +15,18 @@ import sqlalchemy as sa
 
 from .forwarded import ForwardedOrderRow
 from .inventory import Demand, LevelReport
+from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["load_demand", "load_reports"]
+__all__ = ["channel_items", "channel_levels", "load_demand", "load_reports", "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
 _ORDER = ENTITY_TABLES["order"]
 _LINE = CHILD_TABLES["order"][1]
 _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
+_ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
 def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
@@ -49,15 +51,20 @@ def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
 
 
 def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
-    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out."""
-    o, line = _ORDER, _LINE
+    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
+    each with what reconciliation decided for it before (``inventory_allocation``)."""
+    o, line, a = _ORDER, _LINE, _ALLOCATION
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
              .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted))
     copies = sa.select(_FORWARDED.c.connector_id, _FORWARDED.c.target_id).where(_FORWARDED.c.target_id.is_not(None))
+    decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
+    if sku is not None:
+        decided = decided.where(a.c.sku == sku)
     with store.engine.connect() as conn:
         by_id, _by_item = _variant_skus(conn)
         forwarded = {(cid, str(target)) for cid, target in conn.execute(copies)}
+        allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         rows = conn.execute(query).all()
     out = []
     for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in rows:
@@ -67,8 +74,47 @@ def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
         left = (quantity or 0) - (fulfilled or 0)
         if resolved is None or left <= 0 or (sku is not None and resolved != sku):
             continue
+        got = allocations.get((cid, str(order_id), resolved))
         out.append(Demand(cid, str(order_id), created_at, resolved, left,
-                          str(location) if location is not None else None))
+                          str(location) if location is not None else None,
+                          allocated_to=got.location if got is not None and got.state == "allocated" else None,
+                          allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
+                          state=got.state if got is not None else None))
+    return out
+
+
+def channel_items(store: Store, channels: list[str]) -> dict[tuple[str, str], str]:
+    """(channel, SKU) -> the id that channel's stock API takes: its variant's inventory item id, else the
+    variant id."""
+    v = _VARIANT
+    query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
+        v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
+    with store.engine.connect() as conn:
+        return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)}
+
+
+def channel_levels(store: Store, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
+    """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
+    else on hand) and when storesync stored that report: the compare value of a push."""
+    t = _LEVEL
+    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, t.c.attributes,
+                      t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
+    out: dict[tuple[str, str, str], tuple[int, Any]] = {}
+    with store.engine.connect() as conn:
+        for cid, location, variant, attributes, available, on_hand, synced_at in conn.execute(query):
+            item = (attributes or {}).get("inventory_item_id") or variant
+            quantity = available if available is not None else on_hand
+            if item is not None and quantity is not None:
+                out[(cid, str(location), str(item))] = (int(quantity), synced_at)
+    return out
+
+
+def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
+    v = _VARIANT
+    out: dict[str, str] = {}
+    for sku, title in conn.execute(sa.select(v.c.sku, v.c.title).where(v.c.sku.in_(sorted(skus)),
+                                                                         v.c.title.is_not(None))):
+        out.setdefault(sku, title)
     return out
 
 
