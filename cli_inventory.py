@@ -48,9 +48,10 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
     settings, result = _reconcile(c, sku)
     positions = sorted(result.positions.values(), key=lambda p: p.location)
     channels = {ch: n for (ch, s), n in result.available_to_sell.items() if s == sku}
+    decided, pushed = _ledger(c, sku)
     if as_json:
         emit_json({"sku": sku, "locations": [_position_json(p) for p in positions], "channels": channels,
-                   "conflicts": [_conflict_json(x) for x in result.conflicts]})
+                   "conflicts": [_conflict_json(x) for x in result.conflicts], "orders": decided, "pushed": pushed})
         sys.exit(1 if result.conflicts else 0)
     if not positions:
         click.echo(f"{sku}: no stock report and no open order names this SKU at a configured location")
@@ -60,18 +61,61 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
             f"{p.committed} ({p.reported_committed} reported + {p.uncounted} in newer orders)", p.safety_stock,
             p.available, p.as_of] for p in positions])
     for p in positions:
-        for line in sorted(p.demand, key=lambda d: d.placed_at):
-            click.echo(f"  {p.location}: order {line.order_id} ({line.connector_id}) placed {line.placed_at} "
-                       f"holds {line.quantity}, after the count, so it is committed")
+        click.echo(_explain(settings, p))
+        for line in sorted(p.demand, key=lambda d: d.counted_from):
+            how = (f"allocated here by storesync at {line.allocated_at}" if line.allocated_to
+                   else f"placed {line.placed_at}, after the count")
+            click.echo(f"    order {line.order_id} ({line.connector_id}) holds {line.quantity}: {how}")
     for channel, spec in settings.channels.items():
         if channel in channels:
             click.echo(f"{channel} can sell {channels[channel]} (from {', '.join(spec.locations)}, less web orders "
                        "not yet placed at a location)")
+    for row in pushed:
+        click.echo(f"{row['channel']} was last set to {row['quantity']} at its location {row['location_id']} "
+                   f"({row['pushed_at']})")
+    for row in decided:
+        if row["state"] != "allocated":
+            click.echo(f"order {row['order_id']} ({row['connector_id']}) for {row['quantity']}: {row['detail']}")
     for x in result.conflicts:
         click.echo(f"conflict ({x.kind}) at {x.location}: {x.detail}")
         for line, verdict in x.orders:
             click.echo(f"    order {line.order_id} placed {line.placed_at}: {line.quantity} ({verdict})")
     sys.exit(1 if result.conflicts else 0)
+
+
+def _explain(settings: Any, p: Any) -> str:
+    """One position in a store manager's words."""
+    name = settings.locations[p.location].name or p.location
+    if p.authority is None:
+        counted = "nothing has reported a count here"
+    else:
+        counted = f"{p.authority} counted {p.on_hand} at {p.as_of:%Y-%m-%d %H:%M}" if p.as_of else \
+            f"{p.authority} counts {p.on_hand}"
+    parts = [f"{name}: {counted}"]
+    if p.reported_committed:
+        parts.append(f"{p.reported_committed} of them already promised in {p.authority}")
+    if p.uncounted:
+        parts.append(f"{p.uncounted} more ordered since ({len(p.demand)} order line(s) below)")
+    if p.safety_stock:
+        parts.append(f"{p.safety_stock} kept back as safety stock")
+    tail = f"so {p.available} can be sold" + (f"; {p.shortfall} promised that are not there" if p.shortfall else "")
+    return "; ".join(parts) + f"; {tail}."
+
+
+def _ledger(c: Any, sku: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The SKU's order-line decisions and the levels last pushed for it."""
+    import sqlalchemy as sa
+
+    from .core.inventory_ledger import AllocationRow, PushedRow
+
+    a, p = AllocationRow.__table__, PushedRow.__table__  # type: ignore[attr-defined]
+    with c.session().store.engine.connect() as conn:
+        decided = [dict(r) for r in conn.execute(sa.select(
+            a.c.connector_id, a.c.order_id, a.c.quantity, a.c.state, a.c.location, a.c.promise_date, a.c.detail,
+            a.c.placed_at).where(a.c.sku == sku).order_by(a.c.placed_at)).mappings()]
+        pushed = [dict(r) for r in conn.execute(sa.select(p).where(p.c.sku == sku).order_by(
+            p.c.channel, p.c.location_id)).mappings()]
+    return decided, pushed
 
 
 @inventory.command("reconcile")

@@ -35,6 +35,8 @@ from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 __all__ = ["InventoryRun", "run_inventory"]
 
 PUSH_ROUNDS = 3
+#: the advisory lock key of inventory decisions on PostgreSQL (any fixed 64-bit number; "storesyn" in ASCII)
+_LOCK_KEY = 0x73746F726573796E
 _ALLOC = AllocationRow.__table__  # type: ignore[attr-defined]
 _CONFLICT = ConflictRow.__table__  # type: ignore[attr-defined]
 
@@ -78,23 +80,39 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
 
 
 def _once(session: Any, settings: InventorySettings, sku: str | None, now: datetime) -> InventoryRun:
+    """Read, decide and record in ONE transaction under the inventory lock, so two runs (or a run and the webhook
+    server) never hand the same last unit to two orders: the second one reads the first one's decisions."""
     store = session.store
-    demand = load_demand(store, sku)
-    parked = [d for d in demand if d.state in ("preorder", "backordered")]
-    recon = reconcile(settings, load_reports(store, sku), demand)
-    preordered, allowed = _books(store, sku)
-    decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
-    recon.available_to_sell = available_to_sell(settings, recon)
-    items = channel_items(store, sorted(settings.channels))
-    targets = channel_targets(settings, recon, items, _allowance(settings, recon, preordered, allowed, decisions))
     with store.engine.begin() as conn:
+        _lock(conn, sku)
+        demand = load_demand(conn, sku)
+        parked = [d for d in demand if d.state in ("preorder", "backordered")]
+        recon = reconcile(settings, load_reports(conn, sku), demand)
+        preordered, allowed = _books(conn, sku)
+        decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
+        recon.available_to_sell = available_to_sell(settings, recon)
+        items = channel_items(conn, sorted(settings.channels))
+        targets = channel_targets(settings, recon, items, _allowance(settings, recon, preordered, allowed,
+                                                                     decisions))
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, decisions, now), now)
         stored, cleared = _save_conflicts(conn, recon, [*recon.conflicts, *extra], decisions, sku, now)
     return InventoryRun(settings, recon, decisions, stored, cleared, targets, events)
 
 
-def _books(store: Any, sku: str | None) -> tuple[dict[str, int], dict[str, int]]:
+def _lock(conn: Any, sku: str | None) -> None:
+    """PostgreSQL: a transaction advisory lock, exclusive on the whole catalogue for a full run, or shared on it
+    and exclusive on the one SKU. SQLite: every write transaction is BEGIN IMMEDIATE, one at a time already."""
+    if conn.dialect.name != "postgresql":
+        return
+    if sku is None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    else:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _LOCK_KEY})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"storesync-inventory:{sku}"})
+
+
+def _books(conn: Any, sku: str | None) -> tuple[dict[str, int], dict[str, int]]:
     """Units already taken as pre-orders, and sold beyond stock under ``allow``, per SKU."""
     query = sa.select(_ALLOC.c.sku, _ALLOC.c.state, _ALLOC.c.origin, sa.func.sum(_ALLOC.c.quantity)).group_by(
         _ALLOC.c.sku, _ALLOC.c.state, _ALLOC.c.origin)
@@ -102,12 +120,11 @@ def _books(store: Any, sku: str | None) -> tuple[dict[str, int], dict[str, int]]
         query = query.where(_ALLOC.c.sku == sku)
     preordered: dict[str, int] = defaultdict(int)
     allowed: dict[str, int] = defaultdict(int)
-    with store.engine.connect() as conn:
-        for s, state, origin, units in conn.execute(query):
-            if origin == "preorder" and state != "denied":
-                preordered[s] += int(units)
-            if state == "allowed":
-                allowed[s] += int(units)
+    for s, state, origin, units in conn.execute(query):
+        if origin == "preorder" and state != "denied":
+            preordered[s] += int(units)
+        if state == "allowed":
+            allowed[s] += int(units)
     return preordered, allowed
 
 

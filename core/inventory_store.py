@@ -9,9 +9,11 @@ source's order, not again as the ERP's copy.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .forwarded import ForwardedOrderRow
 from .inventory import Demand, LevelReport
@@ -29,12 +31,12 @@ _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 _ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
-def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
+def load_reports(store: Store | Connection, sku: str | None = None) -> list[LevelReport]:
     """Every current level report (``sku``: only that SKU's)."""
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         by_id, by_item = _variant_skus(conn)
         rows = conn.execute(query).all()
     out = []
@@ -50,7 +52,7 @@ def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
     return out
 
 
-def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
+def load_demand(store: Store | Connection, sku: str | None = None) -> list[Demand]:
     """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
     each with what reconciliation decided for it before (``inventory_allocation``)."""
     o, line, a = _ORDER, _LINE, _ALLOCATION
@@ -61,7 +63,7 @@ def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
     decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
     if sku is not None:
         decided = decided.where(a.c.sku == sku)
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         by_id, _by_item = _variant_skus(conn)
         forwarded = {(cid, str(target)) for cid, target in conn.execute(copies)}
         allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
@@ -83,24 +85,24 @@ def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
     return out
 
 
-def channel_items(store: Store, channels: list[str]) -> dict[tuple[str, str], str]:
+def channel_items(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str], str]:
     """(channel, SKU) -> the id that channel's stock API takes: its variant's inventory item id, else the
     variant id."""
     v = _VARIANT
     query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
         v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)}
 
 
-def channel_levels(store: Store, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
+def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
     """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
     else on hand) and when storesync stored that report: the compare value of a push."""
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, t.c.attributes,
                       t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
     out: dict[tuple[str, str, str], tuple[int, Any]] = {}
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         for cid, location, variant, attributes, available, on_hand, synced_at in conn.execute(query):
             item = (attributes or {}).get("inventory_item_id") or variant
             quantity = available if available is not None else on_hand
@@ -129,3 +131,8 @@ def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str
         if item is not None:
             by_item[(cid, str(item))] = sku
     return by_id, by_item
+
+
+def _connection(source: Store | Connection) -> Any:
+    """Read on the caller's connection (inside its transaction and locks), or on a new one of the store."""
+    return nullcontext(source) if isinstance(source, Connection) else source.engine.connect()
