@@ -11,8 +11,11 @@ For each (SKU, canonical location) (``[inventory.locations]``, see ``core/invent
 - **on hand** is the authority's latest report (the ERP for the warehouse, the till for a shop floor), as of its
   report time (``as_of``);
 - **committed** is what the authority itself reports as committed (Odoo's reserved quantity, Square's
-  RESERVED_FOR_SALE) plus the open order lines of every channel at that location that the authority cannot have
-  counted yet: those placed after its report time. An order placed before it is already in the count;
+  RESERVED_FOR_SALE) plus the open order lines at that location that the authority has not counted yet. Order
+  time against report time decides it, for the orders the authority knows: its own (a till's open order placed
+  before the till's count is in the count) and the ones forwarded into it (the ERP reserves them). Another
+  channel's order (a web order allocated to a shop floor) is never in the till's count, so it stays committed
+  until it is fulfilled;
 - **available** is on hand - committed - safety stock (never below zero for selling; the shortfall is a conflict).
 
 Available-to-sell of a channel is the sum of available over the locations it sells from, less its open demand
@@ -61,11 +64,18 @@ class Demand:
     allocated_to: str | None = None  # the canonical location reconciliation allocated the line to, if it did
     allocated_at: datetime | None = None  # ... and when: from then on the line is demand there
     state: str | None = None  # its allocation state (core/inventory_ledger.py), once reconciliation decided
+    forwarded_to: tuple[str, ...] = ()  # connectors the order was written into (the ERP, which reserves it)
 
     @property
     def counted_from(self) -> datetime:
         """When the line became demand at its location: the order time, or the allocation time."""
         return self.allocated_at or self.placed_at
+
+    def counted_by(self, authority: str | None, as_of: datetime | None) -> bool:
+        """Is the line already in ``authority``'s count as of ``as_of``? Only if the authority knows the order (its
+        own, or forwarded into it) and it became demand by then; another channel's order never is."""
+        known = authority is not None and (authority == self.connector_id or authority in self.forwarded_to)
+        return known and as_of is not None and self.counted_from <= as_of
 
 
 @dataclass(slots=True)
@@ -148,7 +158,7 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
         pos = positions.get((line.sku, loc))
         if pos is None:
             pos = positions[(line.sku, loc)] = Position(line.sku, loc)
-        if pos.as_of is None or line.counted_from > pos.as_of:
+        if not line.counted_by(pos.authority, pos.as_of):
             pos.uncounted += line.quantity
             pos.demand.append(line)
     for (sku, loc), pos in positions.items():

@@ -59,13 +59,19 @@ def load_demand(store: Store | Connection, sku: str | None = None) -> list[Deman
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
              .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted))
-    copies = sa.select(_FORWARDED.c.connector_id, _FORWARDED.c.target_id).where(_FORWARDED.c.target_id.is_not(None))
+    f = _FORWARDED
+    copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
+        f.c.target_id.is_not(None))
     decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
     if sku is not None:
         decided = decided.where(a.c.sku == sku)
     with _connection(store) as conn:
         by_id, _by_item = _variant_skus(conn)
-        forwarded = {(cid, str(target)) for cid, target in conn.execute(copies)}
+        forwarded: set[tuple[str, str]] = set()
+        targets: dict[tuple[str, str], list[str]] = {}
+        for cid, target, source, source_id in conn.execute(copies):
+            forwarded.add((cid, str(target)))
+            targets.setdefault((source, str(source_id)), []).append(cid)
         allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         rows = conn.execute(query).all()
     out = []
@@ -81,7 +87,8 @@ def load_demand(store: Store | Connection, sku: str | None = None) -> list[Deman
                           str(location) if location is not None else None,
                           allocated_to=got.location if got is not None and got.state == "allocated" else None,
                           allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
-                          state=got.state if got is not None else None))
+                          state=got.state if got is not None else None,
+                          forwarded_to=tuple(targets.get((cid, str(order_id)), ()))))
     return out
 
 
