@@ -143,6 +143,7 @@ class InventorySettings(_Strict):
     tolerance: int = Field(0, ge=0)
     default_policy: Literal["deny", "backorder", "allow"] = "deny"
     backorder_days: int = Field(14, ge=1, description="promise date of a backorder with no expected date: today + days")
+    evidence_hours: int = Field(24, ge=1, description="an oversell lists the location's sales of this many hours")
     locations: dict[str, LocationSettings] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     safety_stock: list[SafetyStockRule] = Field(default_factory=list)

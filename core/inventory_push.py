@@ -12,7 +12,8 @@ already net of what the channel committed itself, so nothing is subtracted twice
 storesync believes the channel holds now as ``expected``: the channel's own report when it was synced after
 storesync's last push there, else the quantity storesync last pushed. A target equal to the last push, with no
 newer report saying otherwise, is not sent (a second run with no change pushes nothing); a newer report equal to
-the last push is storesync's own echo, not a change. A failed compare (a sale in between) is a ``conflict``
+the last push is storesync's own echo, not a change. Nothing is set where the channel has no level for the item
+(Shopify refuses an item not stocked at a location). A failed compare (a sale in between) is a ``conflict``
 outcome: the caller re-reads the channel and computes again (``core/inventory_run.py``), so a sale made in
 between is never overwritten.
 """
@@ -56,6 +57,7 @@ class PushSummary:
     conflicts: list[PushOutcome] = field(default_factory=list)
     failed: list[PushOutcome] = field(default_factory=list)
     unchanged: int = 0
+    not_stocked: int = 0  # targets at a location where the channel has no level for the item
     not_pushable: list[str] = field(default_factory=list)  # channels without push_inventory
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,7 +66,8 @@ class PushSummary:
                      "quantity": o.update.quantity, "expected": o.update.expected, "actual": o.actual,
                      "detail": o.detail} for o in outcomes]
         return {"applied": rows(self.applied), "conflicts": rows(self.conflicts), "failed": rows(self.failed),
-                "unchanged": self.unchanged, "not_pushable": self.not_pushable}
+                "unchanged": self.unchanged, "not_stocked": self.not_stocked,
+                "not_pushable": self.not_pushable}
 
 
 def channel_targets(settings: InventorySettings, recon: Reconciliation, items: dict[tuple[str, str], str],
@@ -119,6 +122,9 @@ def push_targets(host: Any, store: Store, targets: Iterable[Target], reported: d
         for t in wanted:
             key = (channel, t.location_id, t.item_id)
             prev = last.get(key)
+            if key not in reported and prev is None:
+                summary.not_stocked += 1  # the channel does not stock the item there: nothing to set
+                continue
             seen, seen_at = reported.get(key, (None, None))
             newer = seen is not None and (prev is None or seen_at is None or seen_at > prev.pushed_at)
             holds = seen if newer else (prev.quantity if prev is not None else seen)

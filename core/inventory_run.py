@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from .inventory_config import InventorySettings, inventory_settings
 from .inventory_ledger import AllocationRow, ConflictRow
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
-from .inventory_store import channel_items, channel_levels, load_demand, load_reports, sku_titles
+from .inventory_store import channel_items, channel_levels, load_demand, load_reports, recent_sales, sku_titles
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 
@@ -95,8 +95,10 @@ def _once(session: Any, settings: InventorySettings, sku: str | None, now: datet
         targets = channel_targets(settings, recon, items, _allowance(settings, recon, preordered, allowed,
                                                                      decisions))
         _save_decisions(conn, decisions, now)
-        events = record_events(conn, _events(conn, decisions, now), now)
-        stored, cleared = _save_conflicts(conn, recon, [*recon.conflicts, *extra], decisions, sku, now)
+        events = record_events(conn, _events(conn, settings, decisions, now), now)
+        found = [*recon.conflicts, *extra]
+        stored, cleared = _save_conflicts(conn, recon, found, decisions, sku, now,
+                                          _sales(conn, settings, recon, found, now))
     return InventoryRun(settings, recon, decisions, stored, cleared, targets, events)
 
 
@@ -159,7 +161,7 @@ def _save_decisions(conn: Any, decisions: list[Decision], now: datetime) -> None
                                              **{"origin": d.origin, **values}))
 
 
-def _events(conn: Any, decisions: list[Decision], now: datetime) -> list[Event]:
+def _events(conn: Any, settings: InventorySettings, decisions: list[Decision], now: datetime) -> list[Event]:
     """One event per decision a customer should hear about, with the order's recipient fields."""
     wanted = [d for d in decisions if d.event]
     if not wanted:
@@ -175,16 +177,43 @@ def _events(conn: Any, decisions: list[Decision], now: datetime) -> list[Event]:
         order_lines = conn.execute(sa.select(lines.c.title, lines.c.sku, lines.c.quantity).where(
             lines.c.order_id == row["id"]).order_by(lines.c.position)).all()
         data = order_data(conn, row, list(order_lines))
+        pickup = next((p.pickup_location for p in settings.preorders if p.sku == d.line.sku and p.pickup_location),
+                      d.location) if d.event == "preorder_stock_arrived" else d.location
+        place = settings.locations[pickup].name or pickup if pickup in settings.locations else pickup
         data.update(sku=d.line.sku, sku_title=titles.get(d.line.sku, d.line.sku), quantity=d.line.quantity,
-                    pickup_location=d.location, location=d.location,
+                    pickup_location=place, location=place,
                     promise_date=d.promise_date.isoformat() if d.promise_date else None, detail=d.detail)
         out.append(Event(type=d.event, id=f"{d.event}:{d.line.connector_id}:{d.line.order_id}:{d.line.sku}",
                          occurred_at=now, data=data))
     return out
 
 
+def _sales(conn: Any, settings: InventorySettings, recon: Reconciliation, found: list[Conflict],
+           now: datetime) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """For each oversold (SKU, location): the sales made there lately, oldest first, each marked within or beyond
+    the stock there was before them (counted back from the authority's on hand)."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key in {(x.sku, x.location) for x in found if x.kind == "oversell" and x.location in settings.locations}:
+        spec = settings.locations[key[1]]
+        sales = recent_sales(conn, key[0], spec.sources, now - timedelta(hours=settings.evidence_hours))
+        pos = recon.positions.get(key)
+        mine = [s for s in sales if s[0] == spec.authority and s[4] != "open"]  # already out of its count
+        left = (pos.on_hand if pos is not None else 0) + sum(s[3] for s in mine)
+        rows = []
+        for cid, oid, placed, qty, status in sales:
+            verdict = f"{status} order"
+            if cid == spec.authority and status != "open":
+                left -= qty
+                verdict = "sold here, within stock" if left >= 0 else "sold here, beyond the stock there was"
+            rows.append({"connector_id": cid, "order_id": oid, "placed_at": placed.isoformat(), "quantity": qty,
+                         "verdict": verdict})
+        out[key] = rows
+    return out
+
+
 def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], decisions: list[Decision],
-                    sku: str | None, now: datetime) -> tuple[list[dict[str, Any]], int]:
+                    sku: str | None, now: datetime, sales: dict[tuple[str, str], list[dict[str, Any]]]
+                    ) -> tuple[list[dict[str, Any]], int]:
     """Upsert the conflicts found (merged per kind, SKU and location); mark the ones gone as cleared."""
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for x in found:
@@ -205,6 +234,8 @@ def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], dec
     t = _CONFLICT
     for key, c in merged.items():
         kind, s, loc = key
+        listed = {(o["connector_id"], o["order_id"]) for o in c["orders"]}
+        c["orders"] += [o for o in sales.get((s, loc), []) if (o["connector_id"], o["order_id"]) not in listed]
         c["orders"].sort(key=lambda o: o["placed_at"])
         pos = recon.positions.get((s, loc))
         settled = kind == "oversell" and (pos is None or pos.shortfall == 0)

@@ -21,7 +21,7 @@ from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["channel_items", "channel_levels", "load_demand", "load_reports", "sku_titles"]
+__all__ = ["channel_items", "channel_levels", "load_demand", "load_reports", "recent_sales", "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -119,11 +119,18 @@ def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple
 
 
 def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
-    v = _VARIANT
+    """A name a customer recognises per SKU: the product's title, with the variant's when it says more than
+    Shopify's "Default Title"."""
+    v, p = _VARIANT, ENTITY_TABLES["product"]
+    query = (sa.select(v.c.sku, v.c.title, p.c.title).select_from(v)
+             .outerjoin(p, sa.and_(p.c.connector_id == v.c.connector_id, p.c.external_id == v.c.product_external_id))
+             .where(v.c.sku.in_(sorted(skus))))
     out: dict[str, str] = {}
-    for sku, title in conn.execute(sa.select(v.c.sku, v.c.title).where(v.c.sku.in_(sorted(skus)),
-                                                                         v.c.title.is_not(None))):
-        out.setdefault(sku, title)
+    for sku, variant, product in conn.execute(query):
+        plain = variant if variant and variant != "Default Title" else None
+        name = f"{product} ({plain})" if product and plain and plain not in product else (product or plain)
+        if name and (sku not in out or len(name) > len(out[sku])):
+            out[sku] = name
     return out
 
 
@@ -143,3 +150,20 @@ def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str
 def _connection(source: Store | Connection) -> Any:
     """Read on the caller's connection (inside its transaction and locks), or on a new one of the store."""
     return nullcontext(source) if isinstance(source, Connection) else source.engine.connect()
+
+
+def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any) -> list[tuple[Any, ...]]:
+    """Orders of any status but cancelled with ``sku`` placed at one of ``sources`` (connector id -> its location
+    id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The evidence of an
+    oversell at a till, whose sales are closed by the time they are synced."""
+    o, line = _ORDER, _LINE
+    at_location = sa.or_(*(sa.and_(o.c.connector_id == cid, o.c.location_external_id == ext)
+                           for cid, ext in sources.items()))
+    query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, line.c.sku, line.c.variant_external_id,
+                       line.c.quantity, o.c.status)
+             .join(line, line.c.order_id == o.c.id)
+             .where(at_location, o.c.created_at >= since, o.c.status != "cancelled", ~o.c.deleted)
+             .order_by(o.c.created_at, o.c.external_id))
+    by_id, _by_item = _variant_skus(conn)
+    return [(cid, str(oid), placed, int(qty or 0), status) for cid, oid, placed, own, variant, qty, status
+            in conn.execute(query) if (own or by_id.get((cid, variant))) == sku]
