@@ -13,22 +13,15 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from .emulator_data import SquareStore, stamp
+from .emulator_data import _ID, SquareStore, _money, stamp
 
 __all__ = ["add_item", "till_sale"]
-
-_ID = "ABCDEFGHJKLMNPQRSTVWXYZ0123456789"  # the alphabet of the seed's ids
-
 
 def _new_id(length: int, taken: Any) -> str:
     while True:
         value = "".join(secrets.choice(_ID) for _ in range(length))
         if value not in taken:
             return value
-
-
-def _money(amount: int) -> dict:
-    return {"amount": amount, "currency": "HKD"}
 
 
 def add_item(store: SquareStore, sku: str, name: str, *, price: int = 8800,

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .emulator_data import SHOP_ID, Store, gid, level_gid, money_set, ts
+from .emulator_data import SHOP_ID, Store, _embed, _money, gid, level_gid, money_set, ts
 
 __all__ = ["DEFAULT_CUSTOMER", "add_product", "available", "place_order"]
 
@@ -37,10 +37,6 @@ def _next_id(table: Any, floor: int) -> int:
 def _cents(price: str) -> int:
     units, _, fraction = f"{price}".partition(".")
     return int(units) * 100 + int((fraction + "00")[:2])
-
-
-def _money(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def add_product(store: Store, sku: str, title: str, *, price: str = "88.00",
@@ -208,10 +204,7 @@ def _order(oid: int, number: int, stamp: str, buyer: dict, line_items: list[dict
     """The order as the seed's web orders look (REST 2024-07), paid and unfulfilled."""
     token = secrets.token_hex(16)
     total = _money(subtotal)
-    embed = {k: buyer[k] for k in (
-        "id", "email", "created_at", "updated_at", "first_name", "last_name", "state", "note", "verified_email",
-        "multipass_identifier", "tax_exempt", "phone", "email_marketing_consent", "sms_marketing_consent", "tags",
-        "currency", "tax_exemptions", "admin_graphql_api_id", "default_address")}
+    embed = _embed(buyer)
     a = buyer["default_address"]
     address = {k: a.get(k) for k in ("first_name", "address1", "phone", "city", "zip", "province", "country",
                                       "last_name", "address2", "company", "name", "country_code", "province_code")}
