@@ -3,7 +3,7 @@
 **Targets.** A channel (``[inventory.channels.X]`` with ``push = true``) shows, at each of its own locations, the
 available units of the canonical locations it sells from that map to it. It is never pushed where it is itself
 the authority (a till's count is the truth, not a copy). A canonical location the channel has no location id for
-is folded into its *default* location (the first of its ``locations`` it has an id for). Lines still waiting for
+is folded into its *default* location (the first of its ``locations`` it has an id for and stocks the item at). Lines still waiting for
 allocation come off the default location first, then the others; a pre-order SKU's remaining pre-order limit, or
 an ``allow`` SKU's remaining allowance, is added at the default location.
 
@@ -71,8 +71,12 @@ class PushSummary:
 
 
 def channel_targets(settings: InventorySettings, recon: Reconciliation, items: dict[tuple[str, str], str],
-                    allowance: dict[str, int] | None = None) -> list[Target]:
-    """Every channel location's quantity for every SKU it has an item for and storesync knows stock of."""
+                    allowance: dict[str, int] | None = None,
+                    stocked: set[tuple[str, str, str]] | None = None) -> list[Target]:
+    """Every channel location's quantity for every SKU it has an item for and storesync knows stock of.
+
+    ``stocked``: the (channel, location id, item id) the channel keeps a level for; the default location of an
+    item is the first of the channel's locations that stocks it."""
     allowance = allowance or {}
     by_sku: dict[str, dict[str, int]] = defaultdict(dict)
     for (sku, loc), pos in recon.positions.items():
@@ -94,12 +98,14 @@ def channel_targets(settings: InventorySettings, recon: Reconciliation, items: d
             if item is None:
                 continue
             held = by_sku.get(sku, {})
-            quantity = dict.fromkeys(own, 0)
+            first = next((ext for ext in own if stocked is None or (channel, ext, item) in stocked), own[0])
+            order = [first, *(ext for ext in own if ext != first)]
+            quantity = dict.fromkeys(order, 0)
             for loc, ext in mapped:
-                quantity[ext or own[0]] += held.get(loc, 0)
-            quantity[own[0]] += allowance.get(sku, 0)
+                quantity[ext or first] += held.get(loc, 0)
+            quantity[first] += allowance.get(sku, 0)
             short = waiting.get((channel, sku), 0)
-            for ext in own:
+            for ext in order:
                 taken = min(short, quantity[ext])
                 quantity[ext] -= taken
                 short -= taken

@@ -90,10 +90,12 @@ def _once(session: Any, settings: InventorySettings, sku: str | None, now: datet
         recon = reconcile(settings, load_reports(conn, sku), demand)
         preordered, allowed = _books(conn, sku)
         decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
-        recon.available_to_sell = available_to_sell(settings, recon)
+        allowance = _allowance(settings, recon, preordered, allowed, decisions)
+        recon.available_to_sell = {key: n + allowance.get(key[1], 0)
+                                   for key, n in available_to_sell(settings, recon).items()}
         items = channel_items(conn, sorted(settings.channels))
-        targets = channel_targets(settings, recon, items, _allowance(settings, recon, preordered, allowed,
-                                                                     decisions))
+        stocked = set(channel_levels(conn, sorted(settings.channels)))
+        targets = channel_targets(settings, recon, items, allowance, stocked)
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]

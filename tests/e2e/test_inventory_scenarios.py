@@ -191,9 +191,14 @@ def test_the_last_unit_sold_in_the_same_minute_by_the_web_shop_and_two_tills(tmp
 
 def test_preorders_fill_first_come_first_served_when_the_erp_receives_stock(tmp_path: Path) -> None:
     with merchant(tmp_path) as m:
-        m.shop.add_product("MOON-2027", "Mooncake Set 2027", stock={m.shop_loc["warehouse"]: 0})
+        item = m.shop.add_product("MOON-2027", "Mooncake Set 2027",
+                                  stock={m.shop_loc["warehouse"]: 0})["inventory_item_id"]
         m.erp.add_product("MOON-2027", "Mooncake Set 2027")
         m.erp.set_on_hand("MOON-2027", 0)
+        m.sync("shop", "tills", "erp")
+        opened = m.reconcile("--push", "--sku", "MOON-2027")
+        assert {"channel": "shop", "sku": "MOON-2027", "available": 3} in opened["available_to_sell"]
+        assert m.shop.available(item, m.shop_loc["warehouse"]) == 3  # the pre-order limit, before any stock
         orders = [m.shop.place_order([("MOON-2027", 1)], customer=c) for c in CUSTOMERS]
         m.sync("shop", "tills", "erp")
         taken = m.reconcile("--push", "--sku", "MOON-2027")
