@@ -75,7 +75,7 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
                        "not yet placed at a location)")
     for row in pushed:
         click.echo(f"{row['channel']} was last set to {row['quantity']} at its location {row['location_id']} "
-                   f"({row['pushed_at']})")
+                   f"({row['pushed_at'].astimezone(zone):%d %b %H:%M})")
     for row in decided:
         if row["state"] != "allocated":
             click.echo(f"order {row['order_id']} ({row['connector_id']}) for {row['quantity']}: {row['detail']}")
