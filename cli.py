@@ -282,6 +282,10 @@ from .cli_demo import demo  # noqa: E402  (its own module)
 
 cli.add_command(demo)
 
+from .cli_report import report  # noqa: E402  (its own module)
+
+cli.add_command(report)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

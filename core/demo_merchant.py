@@ -10,7 +10,7 @@ What the seed sets up, so the demo has something to show at each step:
   and in the warehouse (the ERP counts it), and out-of-date levels in Shopify for the push-back to correct;
 - customers who exist in several systems, written differently (a Gmail address with dots and a ``+tag``, a phone
   as ``+852 9123 4567``, ``91234567`` or ``(852) 6123-4567``, ``CHAN Tai Man`` surname first in the ERP), a family
-  sharing one mobile, and walk-in customers entered with the placeholder number 00000000;
+  sharing one mobile and one e-mail address, and walk-in customers entered with the shop's own landline;
 - a ceramic teapot with one unit on the Causeway Bay shelf that the web shop and both tills sell in the same
   minute (an oversell); a 2027 mooncake set on pre-order, which the warehouse receives later;
 - web orders that the ERP takes over (order forwarding), and till sales.
@@ -87,8 +87,10 @@ PEOPLE = [
                           "phone": "+85298765432"},
            odoo={"name": "HO Wing Sze", "phone": "98765432", "street": "8 Argyle Street", "city": "Mong Kok",
                  "email": "WingSze.Ho@outlook.com"}),
-    Person("walkin_lau", square={"given_name": "Siu Ming", "family_name": "Lau", "phone_number": "00000000"}),
-    Person("walkin_ng", square={"given_name": "Chun Kit", "family_name": "Ng", "phone_number": "00000000"}),
+    # walk-in customers the Causeway Bay staff entered with the shop's own landline
+    Person("walkin_lau", square={"given_name": "Siu Ming", "family_name": "Lau", "phone_number": "2890 1234"}),
+    Person("walkin_ng", square={"given_name": "Chun Kit", "family_name": "Ng", "phone_number": "2890 1234"}),
+    Person("walkin_tse", square={"given_name": "Hiu Tung", "family_name": "Tse", "phone_number": "2890 1234"}),
     Person("cheung", shopify={"first_name": "Hoi Lam", "last_name": "Cheung", "email": "hoilam.c@gmail.com",
                               "phone": "+85296543210"}),
     Person("yip", shopify={"first_name": "Kwok Wah", "last_name": "Yip", "email": "kw.yip@hotmail.com",
