@@ -27,13 +27,13 @@ has no compare-and-set, so the level is read first and a differing ``expected`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from storesync import Connector, FatalSyncError, Stream, hookimpl
 from storesync.core.capabilities import PushOutcome, StockUpdate
-from storesync.core.http import HttpClient, HttpSettings
+from storesync.core.http import HttpClient, HttpSettings, checked_base_url
 
 __all__ = ["LoyverseConnector", "LoyverseSettings", "storesync_register_connectors"]
 
@@ -47,17 +47,11 @@ class LoyverseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     access_token: SecretStr
-    base_url: str = Field("https://api.loyverse.com/v1.0", description="the API, the emulator or a proxy")
+    base_url: Annotated[str, AfterValidator(checked_base_url)] = Field(
+        "https://api.loyverse.com/v1.0", description="the API, the emulator or a proxy")
     store_ids: list[str] | None = Field(None, min_length=1, description="only these stores; default: all")
     page_size: int = Field(250, ge=1, le=250, description="records per request (Loyverse allows 1-250)")
     http: HttpSettings = Field(default_factory=HttpSettings)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"base_url must start with https:// (or http:// for a local emulator), got {value!r}")
-        return value.rstrip("/")
 
 
 class LoyverseConnector(Connector):

@@ -31,11 +31,10 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from storesync.core.emulation import LoopbackEmulator
+from storesync.core.emulation import JsonRequestHandler, LoopbackEmulator
 
 __all__ = ["DEVIATIONS", "LoyverseEmulator", "main"]
 
@@ -92,6 +91,7 @@ class LoyverseEmulator(LoopbackEmulator):
     """Seeded data plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
 
     thread_name = "loyverse-emulator"
+    handler_class = JsonRequestHandler  # answers each request with handle(method, path, headers, body)
 
     def __init__(self, *, items: int = 10, customers: int = 20, receipts: int = 30, seed: int = 0,
                  token: str = "loyverse_emulator_token", rate_limit: int | None = None, port: int = 0) -> None:
@@ -317,37 +317,6 @@ class LoyverseEmulator(LoopbackEmulator):
 
 def _ids(value: str | None) -> set[str]:
     return {v for v in (value or "").split(",") if v}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.emulator._connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        self.server.emulator._connections.discard(self.connection)  # type: ignore[attr-defined]
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, payload = self.server.emulator.handle(self.command, self.path, self.headers, body)  # type: ignore
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-
-LoyverseEmulator.handler_class = _Handler  # defined after the emulator it serves
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -103,8 +103,11 @@ def test_a_bad_token_stops_with_a_fix_it_hint_and_no_secret(storesync_plugin_hos
     assert "wrong_token_abcdef" not in str(caught.value)
 
 
-def test_page_size_beyond_loyverse_limit_is_refused(storesync_plugin_host, storesync_emulator):
+def test_page_size_beyond_loyverse_limit_and_a_bad_url_are_refused(storesync_plugin_host, storesync_emulator):
     api = storesync_emulator(LoyverseEmulator(items=1, customers=1, receipts=1, token=TOKEN))
     with pytest.raises(ConfigError) as caught:
         project(storesync_plugin_host, api, page_size=500).connector("tills")
     assert "connectors.tills.page_size" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        project(storesync_plugin_host, api, base_url="api.loyverse.com/v1.0").connector("tills")
+    assert "connectors.tills.base_url: must start with https://" in str(caught.value)
