@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
-__all__ = ["JsonRequestHandler", "LoopbackEmulator"]
+__all__ = ["JsonRequestHandler", "LoopbackEmulator", "LoopbackRequestHandler"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -76,13 +76,9 @@ class LoopbackEmulator:
                 pass
 
 
-class JsonRequestHandler(BaseHTTPRequestHandler):
-    """The request handler of a JSON API emulator: ``emulator.handle(method, path, headers, body)`` answers.
-
-    ``handle`` returns ``(status, payload)``; the payload is sent as JSON (UTF-8, not ASCII-escaped). The handler
-    keeps connections alive (HTTP/1.1), registers them so ``stop()`` ends them, and logs nothing. Emulators that
-    shape their bytes themselves (truncated bodies, slow replies) write their own handler instead.
-    """
+class LoopbackRequestHandler(BaseHTTPRequestHandler):
+    """The base of emulators' request handlers: keeps connections alive (HTTP/1.1), registers them in
+    ``emulator._connections`` so ``stop()`` ends them, and logs nothing."""
 
     protocol_version = "HTTP/1.1"
 
@@ -96,6 +92,14 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
+
+
+class JsonRequestHandler(LoopbackRequestHandler):
+    """The request handler of a JSON API emulator: ``emulator.handle(method, path, headers, body)`` answers.
+
+    ``handle`` returns ``(status, payload)``; the payload is sent as JSON (UTF-8, not ASCII-escaped). Emulators
+    that shape their bytes themselves (truncated bodies, slow replies) subclass ``LoopbackRequestHandler``.
+    """
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
