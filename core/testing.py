@@ -14,13 +14,16 @@ And the conformance suite: subclass :class:`ConnectorConformance` in a ``test_*.
         connector_type = "loyverse"
 
         def emulator(self):                       # a fresh, small, seeded emulator (not started)
-            return LoyverseEmulator(seed=1, token="tok")
+            return LoyverseEmulator(items=9, seed=1, token="tok")
 
         def settings(self, emulator):             # the [connectors.<id>] table pointing at it (small pages)
-            return {"access_token": "tok", "base_url": emulator.base_url, "page_size": 5}
+            return {"access_token": "tok", "base_url": f"{emulator.base_url}/v1.0", "page_size": 4}
 
         def expected_counts(self, emulator):      # records the emulator holds, per stream
             return {"items": len(emulator.items), ...}
+
+(``examples/loyverse/tests/test_loyverse_conformance.py`` is the whole of it; ``docs/writing-a-connector.md``
+explains each hook.)
 
 The suite runs the real sync engine (``SyncEngine``) into a temporary SQLite store, and checks that settings
 validate (and bad ones fail naming the key), ``check()`` passes, every stream reads and maps with zero quarantine,
