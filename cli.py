@@ -278,6 +278,18 @@ from .cli_inventory import inventory  # noqa: E402  (its own module)
 
 cli.add_command(inventory)
 
+from .cli_demo import demo  # noqa: E402  (its own module)
+
+cli.add_command(demo)
+
+from .cli_report import report  # noqa: E402  (its own module)
+
+cli.add_command(report)
+
+from .cli_connector import connector  # noqa: E402  (its own module: tools for connector authors)
+
+cli.add_command(connector)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,30 +9,34 @@ source's order, not again as the ERP's copy.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .forwarded import ForwardedOrderRow
 from .inventory import Demand, LevelReport
+from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["load_demand", "load_reports"]
+__all__ = ["channel_items", "channel_levels", "load_demand", "load_reports", "recent_sales", "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
 _ORDER = ENTITY_TABLES["order"]
 _LINE = CHILD_TABLES["order"][1]
 _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
+_ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
-def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
+def load_reports(store: Store | Connection, sku: str | None = None) -> list[LevelReport]:
     """Every current level report (``sku``: only that SKU's)."""
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         by_id, by_item = _variant_skus(conn)
         rows = conn.execute(query).all()
     out = []
@@ -48,16 +52,27 @@ def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
     return out
 
 
-def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
-    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out."""
-    o, line = _ORDER, _LINE
+def load_demand(store: Store | Connection, sku: str | None = None) -> list[Demand]:
+    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
+    each with what reconciliation decided for it before (``inventory_allocation``)."""
+    o, line, a = _ORDER, _LINE, _ALLOCATION
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
              .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted))
-    copies = sa.select(_FORWARDED.c.connector_id, _FORWARDED.c.target_id).where(_FORWARDED.c.target_id.is_not(None))
-    with store.engine.connect() as conn:
+    f = _FORWARDED
+    copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
+        f.c.target_id.is_not(None))
+    decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
+    if sku is not None:
+        decided = decided.where(a.c.sku == sku)
+    with _connection(store) as conn:
         by_id, _by_item = _variant_skus(conn)
-        forwarded = {(cid, str(target)) for cid, target in conn.execute(copies)}
+        forwarded: set[tuple[str, str]] = set()
+        targets: dict[tuple[str, str], list[str]] = {}
+        for cid, target, source, source_id in conn.execute(copies):
+            forwarded.add((cid, str(target)))
+            targets.setdefault((source, str(source_id)), []).append(cid)
+        allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         rows = conn.execute(query).all()
     out = []
     for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in rows:
@@ -67,9 +82,56 @@ def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
         left = (quantity or 0) - (fulfilled or 0)
         if resolved is None or left <= 0 or (sku is not None and resolved != sku):
             continue
+        got = allocations.get((cid, str(order_id), resolved))
         out.append(Demand(cid, str(order_id), created_at, resolved, left,
-                          str(location) if location is not None else None))
+                          str(location) if location is not None else None,
+                          allocated_to=got.location if got is not None and got.state == "allocated" else None,
+                          allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
+                          state=got.state if got is not None else None,
+                          forwarded_to=tuple(targets.get((cid, str(order_id)), ()))))
     return out
+
+
+def channel_items(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str], str]:
+    """(channel, SKU) -> the id that channel's stock API takes: its variant's inventory item id, else the
+    variant id."""
+    v = _VARIANT
+    query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
+        v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
+    with _connection(store) as conn:
+        return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)}
+
+
+def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
+    """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
+    else on hand) and when storesync stored that report: the compare value of a push."""
+    t = _LEVEL
+    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, t.c.attributes,
+                      t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
+    out: dict[tuple[str, str, str], tuple[int, Any]] = {}
+    with _connection(store) as conn:
+        for cid, location, variant, attributes, available, on_hand, synced_at in conn.execute(query):
+            item = (attributes or {}).get("inventory_item_id") or variant
+            quantity = available if available is not None else on_hand
+            if item is not None and quantity is not None:
+                out[(cid, str(location), str(item))] = (int(quantity), synced_at)
+    return out
+
+
+def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
+    """A name a customer recognises per SKU: the product's title (the variant's where no product names it)."""
+    v, p = _VARIANT, ENTITY_TABLES["product"]
+    query = (sa.select(v.c.sku, v.c.title, p.c.title).select_from(v)
+             .outerjoin(p, sa.and_(p.c.connector_id == v.c.connector_id, p.c.external_id == v.c.product_external_id))
+             .where(v.c.sku.in_(sorted(skus))))
+    products: dict[str, str] = {}
+    variants: dict[str, str] = {}
+    for sku, variant, product in conn.execute(query):
+        if product:
+            products.setdefault(sku, product)
+        if variant and variant != "Default Title":
+            variants.setdefault(sku, variant)
+    return {**variants, **products}
 
 
 def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
@@ -83,3 +145,25 @@ def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str
         if item is not None:
             by_item[(cid, str(item))] = sku
     return by_id, by_item
+
+
+def _connection(source: Store | Connection) -> Any:
+    """Read on the caller's connection (inside its transaction and locks), or on a new one of the store."""
+    return nullcontext(source) if isinstance(source, Connection) else source.engine.connect()
+
+
+def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any) -> list[tuple[Any, ...]]:
+    """Orders of any status but cancelled with ``sku`` placed at one of ``sources`` (connector id -> its location
+    id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The evidence of an
+    oversell at a till, whose sales are closed by the time they are synced."""
+    o, line = _ORDER, _LINE
+    at_location = sa.or_(*(sa.and_(o.c.connector_id == cid, o.c.location_external_id == ext)
+                           for cid, ext in sources.items()))
+    query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, line.c.sku, line.c.variant_external_id,
+                       line.c.quantity, o.c.status)
+             .join(line, line.c.order_id == o.c.id)
+             .where(at_location, o.c.created_at >= since, o.c.status != "cancelled", ~o.c.deleted)
+             .order_by(o.c.created_at, o.c.external_id))
+    by_id, _by_item = _variant_skus(conn)
+    return [(cid, str(oid), placed, int(qty or 0), status) for cid, oid, placed, own, variant, qty, status
+            in conn.execute(query) if (own or by_id.get((cid, variant))) == sku]

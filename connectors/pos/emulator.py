@@ -14,7 +14,8 @@ field}]}``, 429 ``RATE_LIMITED`` from a token bucket (no ``Retry-After``, as Squ
 ``/v2/inventory/changes/batch-create`` (PHYSICAL_COUNT and ADJUSTMENT into a ledger; counts derived as Square
 derives them; idempotency keys honoured; occurred_at may not be in the future or older than 24 hours). Seeded
 faults (5xx, truncated bodies, slow replies) and the rate limit are attributes tests may change while it runs; the
-Python hooks (``touch``, ``sell``) never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
+Python hooks (``touch``, ``sell``, ``in_stock``, and the scenario hooks ``add_item`` and ``till_sale`` of
+``emulator_hooks``) never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import orjson
 
 from ...core.emulation import LoopbackEmulator
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, Write, _Handler, _Reply
+from . import emulator_hooks
 from .emulator_api import Api, ApiError
 from .emulator_data import SquareStore, generate
 
@@ -40,7 +42,8 @@ DEVIATIONS = """\
   ignored. SearchCatalogObjects takes object_types, begin_time, include_deleted_objects and a prefix_query on
   name only; objects come in id order. /v2/inventory/changes/batch-retrieve is not served.
 - Inventory takes PHYSICAL_COUNT and ADJUSTMENT, not TRANSFER; quantities are whole numbers in the seed data.
-- Orders never change stock after seeding unless a test calls `sell`; a 2xx write is logged in `writes`.
+- Orders never change stock after seeding unless a test calls `sell` or `till_sale`; a 2xx write is logged in
+  `writes`.
 - The rate limit is a token bucket of `size` requests refilled at `rate` per second (Square publishes none).
 """
 
@@ -89,6 +92,16 @@ class SquareEmulator(LoopbackEmulator):
     def sell(self, variation: str, location: str, quantity: int = 1) -> None:
         """A till sale now: IN_STOCK -> SOLD in the ledger."""
         self.store.sell(variation, location, quantity)
+
+    # -- scenario hooks (emulator_hooks): one chosen SKU in the catalog, till sales completed now
+    def add_item(self, sku: str, name: str, *, price: int = 8800, counts: dict[str, int] | None = None) -> str:
+        """A new item with one variation ``sku`` and opening IN_STOCK counts (location id -> quantity); its id."""
+        return emulator_hooks.add_item(self.store, sku, name, price=price, counts=counts)
+
+    def till_sale(self, variation_id: str, location_id: str, quantity: int = 1, *,
+                  customer_id: str | None = None) -> str:
+        """A COMPLETED one-line order now, stock IN_STOCK -> SOLD (may go negative); returns the order id."""
+        return emulator_hooks.till_sale(self.store, variation_id, location_id, quantity, customer_id=customer_id)
 
     def in_stock(self, variation: str, location: str) -> int:
         """The derived IN_STOCK count of a (variation, location)."""

@@ -11,8 +11,9 @@ filters ``ids, since_id, created_at_min/max, updated_at_min/max, limit, fields``
 ``financial_status``, ``fulfillment_status``), counts, single reads, ``inventory_levels/{set,adjust,connect}.json``,
 and GraphQL ``inventorySetQuantities``/``inventoryAdjustQuantities`` with compare-and-set, 2026-04
 ``changeFromQuantity`` and ``@idempotent`` replay. Seeded faults (5xx, truncated bodies, slow replies) and the rate
-limit are attributes that tests may change while the server runs; the Python hooks (``touch``, ``set_inventory``)
-never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
+limit are attributes that tests may change while the server runs; the Python hooks (``touch``, ``set_inventory``,
+and the scenario hooks ``add_product``, ``place_order``, ``available`` of ``emulator_hooks``) never see faults.
+Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ...core.emulation import LoopbackEmulator
+from ...core.emulation import LoopbackEmulator, LoopbackRequestHandler
+from . import emulator_hooks
 from .emulator_data import Store, generate, parse_ts, ts
 
 __all__ = ["DEVIATIONS", "Faults", "GraphQLCost", "LeakyBucket", "RequestLog", "ShopifyEmulator", "Write", "main"]
@@ -458,6 +459,21 @@ class ShopifyEmulator(LoopbackEmulator):
     def set_inventory(self, inventory_item_id: int, location_id: int, available: int) -> dict:
         return self.store.set_available(inventory_item_id, location_id, available)
 
+    # -- scenario hooks (emulator_hooks): one chosen SKU in the shop, web orders placed now
+    def add_product(self, sku: str, title: str, *, price: str = "88.00",
+                    stock: dict[int, int] | None = None) -> dict[str, int]:
+        """A new product with one variant ``sku``; ``stock`` is location id -> available. Returns the ids."""
+        return emulator_hooks.add_product(self.store, sku, title, price=price, stock=stock)
+
+    def place_order(self, lines: list[tuple[str, int]], *, customer: dict | None = None,
+                    location_id: int | None = None) -> int:
+        """An open, paid, unfulfilled web order now for (sku, quantity) lines; stock leaves available."""
+        return emulator_hooks.place_order(self.store, lines, customer=customer, location_id=location_id)
+
+    def available(self, inventory_item_id: int, location_id: int) -> int:
+        """The level's ``available`` now."""
+        return emulator_hooks.available(self.store, inventory_item_id, location_id)
+
     # -- request handling
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:
         """(reply, truncate, delay) for one request."""
@@ -620,21 +636,12 @@ class ShopifyEmulator(LoopbackEmulator):
         return _json(200, {"inventory_level": level})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackRequestHandler):
     server_version = "ShopifyEmulator/1.0"
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out separately
-        self.server.emulator._connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        self.server.emulator._connections.discard(self.connection)  # type: ignore[attr-defined]
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
