@@ -143,7 +143,7 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
             others[key].append(report)
             continue
         pos = positions.get(key)
-        if pos is None or (report.as_of and pos.as_of and report.as_of > pos.as_of):
+        if pos is None or (report.as_of and (pos.as_of is None or report.as_of > pos.as_of)):
             positions[key] = Position(report.sku, loc, on_hand=report.on_hand or 0,
                                       reported_committed=report.committed or 0, as_of=report.as_of,
                                       authority=report.connector_id)

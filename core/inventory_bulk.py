@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .forwarded import ForwardedOrderRow
+from .inventory_ledger import AllocationRow
 from .inventory_config import InventorySettings
 from .inventory_tables import EXCEPTION, POSITION, STATE, TARGET, ensure_indexes, item_id_of_level
 from .store import Store
@@ -51,6 +52,7 @@ _ORDER = ENTITY_TABLES["order"]
 _PRODUCT = ENTITY_TABLES["product"]
 _LINE = CHILD_TABLES["order"][1]
 _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
+_ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 KINDS = ("oversell", "disagree", "unmapped")
 #: the PostgreSQL advisory lock key of a refresh (transaction-scoped: released at commit or rollback)
@@ -133,7 +135,9 @@ VIT = _temp("_inv_vit", _text("cid", True), _text("item", True), _text("sku"))
 FWD = _temp("_inv_fwd", _text("cid", True), _text("target", True))
 REP = _temp("_inv_rep", sa.Column("id", sa.BigInteger), _text("sku"), _text("loc"), _text("cid"), _qty("auth"),
             _qty("quiet"), _qty("on_hand"), _qty("committed"), sa.Column("as_of", UtcDateTime()))
-DEM = _temp("_inv_dem", _text("sku"), _text("cid"), _text("loc"), sa.Column("placed_at", UtcDateTime()), _qty("qty"))
+DEM = _temp("_inv_dem", _text("sku"), _text("cid"), _text("loc"), sa.Column("placed_at", UtcDateTime()), _qty("qty"),
+            _text("fwd"))
+FWDTO = _temp("_inv_fwdto", _text("cid", True), _text("ext", True), _text("target"))
 UNC = _temp("_inv_unc", _text("sku", True), _text("loc", True), _qty("qty"))
 OLD = _temp("_inv_old", _text("channel", True), _text("sku", True), sa.Column("as_of", UtcDateTime()))
 WAIT = _temp("_inv_wait", _text("channel", True), _text("sku", True), _qty("qty"))
@@ -416,17 +420,29 @@ def _count(conn: sa.Connection, table: sa.Table, scoped: bool) -> int:
 
 
 def _load_demand(conn: sa.Connection, scoped: bool) -> None:
-    """``_inv_dem``: open lines still to fulfil, SKU resolved, ERP copies of forwarded orders left out."""
-    o, ln, f = _ORDER, _LINE, _FORWARDED
+    """``_inv_dem``: open lines still to fulfil, SKU resolved, ERP copies of forwarded orders left out; a line
+    reconciliation allocated is demand at its allocated location from its allocation time, a parked or denied one
+    is no demand at a location (``core/inventory_ledger.py``); ``fwd`` names the connector the order was forwarded
+    into (the ERP, whose count then knows it)."""
+    o, ln, f, a = _ORDER, _LINE, _FORWARDED, _ALLOCATION
     _fill(conn, FWD, sa.select(f.c.connector_id, f.c.target_id).where(f.c.target_id.is_not(None)).distinct())
+    _fill(conn, FWDTO, sa.select(f.c.source_connector_id, f.c.source_external_id, sa.func.min(f.c.connector_id))
+          .where(f.c.target_id.is_not(None)).group_by(f.c.source_connector_id, f.c.source_external_id))
     sku = sa.func.coalesce(sa.func.nullif(ln.c.sku, ""), VID.c.sku)
     left = sa.func.coalesce(ln.c.quantity, 0) - sa.func.coalesce(ln.c.fulfilled_quantity, 0)
+    allocated = a.c.state == "allocated"
     joined = (o.join(ln, ln.c.order_id == o.c.id)
               .outerjoin(FWD, (FWD.c.cid == o.c.connector_id) & (FWD.c.target == o.c.external_id))
               .outerjoin(VID, (VID.c.cid == o.c.connector_id) & (VID.c.ext == ln.c.variant_external_id))
-              .outerjoin(SRC, (SRC.c.cid == o.c.connector_id) & (SRC.c.ext == o.c.location_external_id)))
-    query = (sa.select(sku, o.c.connector_id, SRC.c.loc, o.c.created_at, left).select_from(joined)
-             .where(o.c.status == "open", ~o.c.deleted, FWD.c.cid.is_(None), sku.is_not(None), left > 0))
+              .outerjoin(SRC, (SRC.c.cid == o.c.connector_id) & (SRC.c.ext == o.c.location_external_id))
+              .outerjoin(a, (a.c.connector_id == o.c.connector_id) & (a.c.order_id == o.c.external_id)
+                         & (a.c.sku == sku))
+              .outerjoin(FWDTO, (FWDTO.c.cid == o.c.connector_id) & (FWDTO.c.ext == o.c.external_id)))
+    query = (sa.select(sku, o.c.connector_id, sa.case((allocated, a.c.location), else_=SRC.c.loc),
+                       sa.case((allocated, a.c.updated_at), else_=o.c.created_at), left, FWDTO.c.target)
+             .select_from(joined)
+             .where(o.c.status == "open", ~o.c.deleted, FWD.c.cid.is_(None), sku.is_not(None), left > 0,
+                    sa.or_(a.c.state.is_(None), allocated)))
     if scoped:
         query = query.where(ln.c.id.in_(sa.select(CAND_LINE.c.id)), sku.in_(sa.select(SKUS.c.sku)))
     _fill(conn, DEM, query)
@@ -437,8 +453,11 @@ def _add_uncounted(conn: sa.Connection, now: datetime) -> None:
     own where no authority reported the SKU)."""
     p, u = POSITION, UNC
     joined = DEM.outerjoin(p, (p.c.sku == DEM.c.sku) & (p.c.location == DEM.c.loc))
+    # in the authority's count already: an order it knows (its own, or forwarded into it) placed by its report
+    known = (DEM.c.cid == p.c.authority) | (DEM.c.fwd == p.c.authority)
+    counted = known & p.c.as_of.is_not(None) & (DEM.c.placed_at <= p.c.as_of)
     _fill(conn, UNC, sa.select(DEM.c.sku, DEM.c.loc, sa.func.sum(DEM.c.qty)).select_from(joined)
-          .where(DEM.c.loc.is_not(None), sa.or_(p.c.as_of.is_(None), DEM.c.placed_at > p.c.as_of))
+          .where(DEM.c.loc.is_not(None), ~sa.func.coalesce(counted, False))
           .group_by(DEM.c.sku, DEM.c.loc))
     committed = p.c.reported_committed + u.c.qty
     # the row-value IN makes SQLite walk the few changed positions by key, not every position probing UNC
@@ -625,7 +644,7 @@ class _session:
 # -- incremental ----------------------------------------------------------------------------------------------
 
 def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> set[str]:
-    """The SKUs whose level reports, orders (their lines), forwarded copies or variants were written after
+    """The SKUs whose level reports, orders (their lines), forwarded orders, allocations or variants were written after
     ``since``, and with ``tags`` those of the variants of changed products. A superset: every SKU a changed row
     may resolve to (its own, its variant's, its inventory item's).
     """
@@ -639,7 +658,10 @@ def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> 
     for on in (by_variant, by_item):
         out.update(conn.execute(sa.select(v.c.sku).join(levels, on).where(v.c.sku.is_not(None))).scalars())
     copies = sa.select(o.c.id).join(f, (f.c.connector_id == o.c.connector_id) & (f.c.target_id == o.c.external_id))
-    orders = sa.union(sa.select(o.c.id).where(o.c.synced_at > since), copies.where(f.c.updated_at > since))
+    sources = sa.select(o.c.id).join(f, (f.c.source_connector_id == o.c.connector_id)
+                                     & (f.c.source_external_id == o.c.external_id))
+    orders = sa.union(sa.select(o.c.id).where(o.c.synced_at > since), copies.where(f.c.updated_at > since),
+                      sources.where(f.c.updated_at > since))
     lines = (sa.select(o.c.connector_id, ln.c.sku, ln.c.variant_external_id)
              .join(ln, ln.c.order_id == o.c.id).where(o.c.id.in_(orders)).subquery())
     out.update(conn.execute(sa.select(lines.c.sku).where(lines.c.sku.is_not(None))).scalars())
@@ -647,6 +669,8 @@ def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> 
                                                      & (v.c.external_id == lines.c.variant_external_id))
                             .where(v.c.sku.is_not(None))).scalars())
     out.update(conn.execute(sa.select(v.c.sku).where(v.c.synced_at > since, v.c.sku.is_not(None))).scalars())
+    a = _ALLOCATION  # a line allocated, parked or denied since moves its demand
+    out.update(conn.execute(sa.select(a.c.sku).where(a.c.updated_at > since)).scalars())
     if tags:
         changed = (p.c.connector_id == v.c.connector_id) & (p.c.external_id == v.c.product_external_id)
         out.update(conn.execute(sa.select(v.c.sku).join(p, changed)

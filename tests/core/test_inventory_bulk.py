@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from storesync.core.forwarded import ForwardedOrderRow
 from storesync.core.inventory import reconcile
+from storesync.core.inventory_ledger import AllocationRow
 from storesync.core.inventory_bulk import changed_skus, load_tags, reconcile_bulk, refresh
 from storesync.core.inventory_config import InventorySettings
 from storesync.core.inventory_store import load_demand, load_reports
@@ -129,11 +130,31 @@ def fill(store: Store, rng: random.Random, n_levels: int = 30, n_orders: int = 2
         for cid, rows in placed.items():
             w.upsert(cid, "orders", "order", [Item(x.external_id, x, None) for x in rows])
         now = datetime.now(UTC)
-        copies = [{"connector_id": "erp", "source_connector_id": "shop", "source_external_id": f"src{x.external_id}",
-                   "reference": x.external_id, "target_id": x.external_id, "state": "created", "first_seen": now,
-                   "updated_at": now} for x in placed["erp"] if rng.random() < 0.5]
+        # ERP copies of web orders: the copy is no demand of its own, and the ERP's count knows the web order
+        sources = [x.external_id for x in placed["shop"]]
+        copies = [{"connector_id": "erp", "source_connector_id": "shop",
+                   "source_external_id": rng.choice(sources) if sources and rng.random() < 0.7
+                   else f"src{x.external_id}", "reference": x.external_id, "target_id": x.external_id,
+                   "state": "created", "first_seen": now, "updated_at": now}
+                  for x in placed["erp"] if rng.random() < 0.5]
+        copies = list({(c["source_connector_id"], c["source_external_id"]): c for c in copies}.values())
         if copies:
             w.conn.execute(sa.insert(ForwardedOrderRow), copies)
+        # what earlier reconciliations decided for some lines: allocated somewhere (demand there from then on),
+        # parked or denied (no demand at a location)
+        decided = {}
+        for cid, rows in placed.items():
+            for x in rows:
+                for line in x.lines:
+                    sku = line.sku or (line.variant_external_id or "")[2:]
+                    if rng.random() < 0.3:
+                        state = rng.choice(["allocated", "allocated", "preorder", "denied", "backordered"])
+                        decided[(cid, x.external_id, sku)] = {
+                            "connector_id": cid, "order_id": x.external_id, "sku": sku, "quantity": line.quantity,
+                            "placed_at": x.created_at, "state": state, "origin": "order", "updated_at": at(rng),
+                            "location": rng.choice(list(SETTINGS["locations"])) if state == "allocated" else None}
+        if decided:
+            w.conn.execute(sa.insert(AllocationRow), list(decided.values()))
 
 
 def filled(tmp_path, seed: int) -> tuple[Store, InventorySettings]:
