@@ -148,7 +148,7 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> N
     open_ = [x for x in run.conflicts if x["status"] == "open"]
     pushed = run.push.as_dict() if run.push is not None else None
     if as_json:
-        emit_json({"positions": len(run.recon.positions),
+        emit_json({"positions": run.positions,
                    "available_to_sell": [{"channel": ch, "sku": s, "available": n}
                                          for (ch, s), n in sorted(run.recon.available_to_sell.items())],
                    "decisions": [_decision_json(d) for d in run.decisions], "events": run.events,
@@ -157,7 +157,7 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> N
         kinds: dict[str, int] = {}
         for x in run.conflicts:
             kinds[f"{x['kind']} {x['status']}"] = kinds.get(f"{x['kind']} {x['status']}", 0) + 1
-        click.echo(f"{len(run.recon.positions)} SKU-locations reconciled; {len(run.decisions)} order line(s) "
+        click.echo(f"{run.positions} SKU-locations reconciled; {len(run.decisions)} order line(s) "
                    f"decided; {run.events} customer event(s) raised; conflicts: "
                    f"{', '.join(f'{n} {k}' for k, n in sorted(kinds.items())) or 'none'}"
                    + (f"; {run.cleared} cleared" if run.cleared else ""))

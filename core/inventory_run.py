@@ -28,7 +28,8 @@ from .inventory_config import InventorySettings, inventory_settings
 from .inventory_ledger import AllocationRow, ConflictRow
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
-from .inventory_store import channel_items, channel_levels, load_demand, load_reports, recent_sales, sku_titles
+from .inventory_store import (bulk_targets, channel_items, channel_totals, channel_levels, load_demand, load_reports, pending_skus,
+                              recent_sales, sku_titles)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 
@@ -50,6 +51,7 @@ class InventoryRun:
     cleared: int
     targets: list[Target]
     events: int
+    positions: int = 0  # SKU-locations reconciled
     push: PushSummary | None = None
     rounds: int = 1
     resynced: list[str] = field(default_factory=list)
@@ -57,9 +59,14 @@ class InventoryRun:
 
 def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
                   now: datetime | None = None) -> InventoryRun:
-    """Reconcile (one ``sku`` or all), decide, record and, with ``push``, push; see the module docstring."""
+    """Reconcile (one ``sku`` or all), decide, record and, with ``push``, push; see the module docstring.
+
+    The whole catalogue (no ``sku``) is reconciled in the database (``core/inventory_bulk.py``, only the SKUs that
+    changed since the last run); the reference rules then decide only the SKUs that need a decision (orders
+    waiting for a location, parked pre-orders and backorders, oversells and other conflicts, pre-order and
+    ``allow`` SKUs), and the database brings their positions and targets up to date after."""
     settings = inventory_settings(session.config)
-    run = _once(session, settings, sku, now or datetime.now(UTC))
+    run = _catalogue(session, settings, now) if sku is None else _once(session, settings, sku, now or datetime.now(UTC))
     if not push:
         return run
     for round_no in range(1, PUSH_ROUNDS + 1):
@@ -74,13 +81,34 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
             break
         stale = sorted({_channel_of(run.targets, o.update) for o in summary.conflicts})
         session.sync(stale, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
-        previous, run = run, _once(session, settings, sku, now or datetime.now(UTC))
+        previous = run
+        run = _catalogue(session, settings, now) if sku is None else _once(session, settings, sku,
+                                                                           now or datetime.now(UTC))
         run.push, run.resynced = previous.push, sorted({*previous.resynced, *stale})
         run.decisions, run.events = previous.decisions + run.decisions, previous.events + run.events
     return run
 
 
-def _once(session: Any, settings: InventorySettings, sku: str | None, now: datetime) -> InventoryRun:
+def _catalogue(session: Any, settings: InventorySettings, now: datetime | None) -> InventoryRun:
+    """Every SKU: the database's positions and targets, the reference's decisions where one is needed."""
+    from .inventory_bulk import refresh
+
+    store = session.store
+    bulk = refresh(store, settings)
+    with store.engine.connect() as conn:
+        focus = pending_skus(conn, settings.source_index)
+    focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
+    focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
+    run = _once(session, settings, focus, now or datetime.now(UTC), clear_all=True)
+    refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
+    run.targets += bulk_targets(store, exclude=focus)
+    run.positions = bulk.positions
+    run.recon.available_to_sell = {**channel_totals(store, exclude=focus), **run.recon.available_to_sell}
+    return run
+
+
+def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None, now: datetime, *,
+          clear_all: bool = False) -> InventoryRun:
     """Read, decide and record in ONE transaction under the inventory lock, so two runs (or a run and the webhook
     server) never hand the same last unit to two orders: the second one reads the first one's decisions."""
     store = session.store
@@ -100,29 +128,29 @@ def _once(session: Any, settings: InventorySettings, sku: str | None, now: datet
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
-        stored, cleared = _save_conflicts(conn, recon, found, decisions, sku, now,
+        stored, cleared = _save_conflicts(conn, recon, found, decisions, None if clear_all else sku, now,
                                           _sales(conn, settings, recon, found, now))
-    return InventoryRun(settings, recon, decisions, stored, cleared, targets, events)
+    return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions))
 
 
-def _lock(conn: Any, sku: str | None) -> None:
+def _lock(conn: Any, sku: str | set[str] | None) -> None:
     """PostgreSQL: a transaction advisory lock, exclusive on the whole catalogue for a full run, or shared on it
     and exclusive on the one SKU. SQLite: every write transaction is BEGIN IMMEDIATE, one at a time already."""
     if conn.dialect.name != "postgresql":
         return
-    if sku is None:
+    if sku is None or not isinstance(sku, str):
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     else:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _LOCK_KEY})
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"storesync-inventory:{sku}"})
 
 
-def _books(conn: Any, sku: str | None) -> tuple[dict[str, int], dict[str, int]]:
+def _books(conn: Any, sku: str | set[str] | None) -> tuple[dict[str, int], dict[str, int]]:
     """Units already taken as pre-orders, and sold beyond stock under ``allow``, per SKU."""
     query = sa.select(_ALLOC.c.sku, _ALLOC.c.state, _ALLOC.c.origin, sa.func.sum(_ALLOC.c.quantity)).group_by(
         _ALLOC.c.sku, _ALLOC.c.state, _ALLOC.c.origin)
     if sku is not None:
-        query = query.where(_ALLOC.c.sku == sku)
+        query = query.where(_ALLOC.c.sku.in_(sorted({sku} if isinstance(sku, str) else sku)))
     preordered: dict[str, int] = defaultdict(int)
     allowed: dict[str, int] = defaultdict(int)
     for s, state, origin, units in conn.execute(query):

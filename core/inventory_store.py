@@ -21,7 +21,8 @@ from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["channel_items", "channel_levels", "load_demand", "load_reports", "recent_sales", "sku_titles"]
+__all__ = ["bulk_targets", "channel_items", "channel_totals", "channel_levels", "load_demand", "load_reports", "pending_skus", "recent_sales",
+           "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -31,8 +32,9 @@ _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 _ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
-def load_reports(store: Store | Connection, sku: str | None = None) -> list[LevelReport]:
-    """Every current level report (``sku``: only that SKU's)."""
+def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -> list[LevelReport]:
+    """Every current level report (``sku``: only that SKU's, or those SKUs')."""
+    wanted = _wanted(sku)
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
@@ -45,14 +47,14 @@ def load_reports(store: Store | Connection, sku: str | None = None) -> list[Leve
         if resolved is None:
             item = (attributes or {}).get("inventory_item_id")
             resolved = by_item.get((cid, str(item))) if item is not None else None
-        if resolved is None or (sku is not None and resolved != sku):
+        if resolved is None or (wanted is not None and resolved not in wanted):
             continue
         out.append(LevelReport(cid, str(location), resolved, on_hand if on_hand is not None else available,
                                committed, as_of))
     return out
 
 
-def load_demand(store: Store | Connection, sku: str | None = None) -> list[Demand]:
+def load_demand(store: Store | Connection, sku: str | set[str] | None = None) -> list[Demand]:
     """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
     each with what reconciliation decided for it before (``inventory_allocation``)."""
     o, line, a = _ORDER, _LINE, _ALLOCATION
@@ -62,9 +64,13 @@ def load_demand(store: Store | Connection, sku: str | None = None) -> list[Deman
     f = _FORWARDED
     copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
         f.c.target_id.is_not(None))
+    wanted = _wanted(sku)
     decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
-    if sku is not None:
-        decided = decided.where(a.c.sku == sku)
+    if wanted is not None:  # only lines naming those SKUs, directly or through a variant of theirs
+        names = sorted(wanted)
+        variants = sa.select(_VARIANT.c.external_id).where(_VARIANT.c.sku.in_(names))
+        query = query.where(sa.or_(line.c.sku.in_(names), line.c.variant_external_id.in_(variants)))
+        decided = decided.where(a.c.sku.in_(names))
     with _connection(store) as conn:
         by_id, _by_item = _variant_skus(conn)
         forwarded: set[tuple[str, str]] = set()
@@ -80,7 +86,7 @@ def load_demand(store: Store | Connection, sku: str | None = None) -> list[Deman
             continue
         resolved = own_sku or by_id.get((cid, variant))
         left = (quantity or 0) - (fulfilled or 0)
-        if resolved is None or left <= 0 or (sku is not None and resolved != sku):
+        if resolved is None or left <= 0 or (wanted is not None and resolved not in wanted):
             continue
         got = allocations.get((cid, str(order_id), resolved))
         out.append(Demand(cid, str(order_id), created_at, resolved, left,
@@ -167,3 +173,57 @@ def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any
     by_id, _by_item = _variant_skus(conn)
     return [(cid, str(oid), placed, int(qty or 0), status) for cid, oid, placed, own, variant, qty, status
             in conn.execute(query) if (own or by_id.get((cid, variant))) == sku]
+
+
+def _wanted(sku: str | set[str] | None) -> set[str] | None:
+    return None if sku is None else {sku} if isinstance(sku, str) else set(sku)
+
+
+def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str]) -> set[str]:
+    """SKUs with an open line no reconciliation has decided yet and that its channel placed at no canonical
+    location (a web order waiting for allocation), or a line parked as a pre-order or backorder."""
+    o, line, a, v = _ORDER, _LINE, _ALLOCATION, _VARIANT
+    parked = set(conn.execute(sa.select(a.c.sku).where(a.c.state.in_(("preorder", "backordered"))).distinct())
+                 .scalars())
+    undecided = (sa.select(o.c.connector_id, o.c.external_id, o.c.location_external_id, line.c.sku,
+                           line.c.variant_external_id)
+                 .join(line, line.c.order_id == o.c.id)
+                 .outerjoin(a, (a.c.connector_id == o.c.connector_id) & (a.c.order_id == o.c.external_id))
+                 .where(o.c.status == "open", ~o.c.deleted, a.c.id.is_(None)))
+    by_id, _by_item = _variant_skus(conn)
+    out = set(parked)
+    for cid, _oid, location, own, variant in conn.execute(undecided):
+        if location is not None and (cid, str(location)) in settings_sources:
+            continue  # placed at a location by its channel: counted there, nothing to allocate
+        resolved = own or by_id.get((cid, variant))
+        if resolved:
+            out.add(resolved)
+    return out
+
+
+def bulk_targets(store: Store, exclude: set[str]) -> list[Any]:
+    """The targets the database computed (``inventory_target``) that differ from the level last pushed, or whose
+    channel reported since that push, for the SKUs not in ``exclude``: the candidates of a push."""
+    from .inventory_ledger import PushedRow
+    from .inventory_push import Target
+    from .inventory_tables import TARGET
+
+    t, p = TARGET, PushedRow.__table__  # type: ignore[attr-defined]
+    on = (p.c.channel == t.c.channel) & (p.c.location_id == t.c.location_id) & (p.c.item_id == t.c.item_id)
+    query = sa.select(t.c.channel, t.c.location_id, t.c.sku, t.c.item_id, t.c.quantity).select_from(
+        t.outerjoin(p, on)).where(sa.or_(p.c.quantity.is_(None), p.c.quantity != t.c.quantity,
+                                         sa.exists().where(_LEVEL.c.connector_id == t.c.channel,
+                                                           _LEVEL.c.location_external_id == t.c.location_id,
+                                                           _LEVEL.c.synced_at > p.c.pushed_at)))
+    with store.engine.connect() as conn:
+        return [Target(*row) for row in conn.execute(query) if row[2] not in exclude]
+
+
+def channel_totals(store: Store, exclude: set[str]) -> dict[tuple[str, str], int]:
+    """(channel, SKU) -> what the channel can sell, summed over its target locations (``inventory_target``)."""
+    from .inventory_tables import TARGET
+
+    t = TARGET
+    query = sa.select(t.c.channel, t.c.sku, sa.func.sum(t.c.quantity)).group_by(t.c.channel, t.c.sku)
+    with store.engine.connect() as conn:
+        return {(ch, sku): int(n) for ch, sku, n in conn.execute(query) if sku not in exclude}
