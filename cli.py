@@ -278,6 +278,11 @@ from .cli_inventory import inventory  # noqa: E402  (its own module)
 
 cli.add_command(inventory)
 
+from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serve, its own module)
+
+cli.add_command(serve)
+cli.add_command(webhooks)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
