@@ -7,6 +7,7 @@ the next start); 2 invalid configuration (no connector can receive webhooks) or 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING, Any
@@ -67,9 +68,18 @@ def serve(c: Ctx, host: str, port: int, public_url: str | None, no_push: bool) -
     bound = sock.getsockname()[1]
     _log_deliveries(c.verbose)
     _ui().err.print(f"storesync serve: listening on http://{host}:{bound} (store {session.store.display_url}); "
-                    "Ctrl-C to stop", highlight=False)
+                    "Ctrl-C to stop", highlight=False, soft_wrap=True)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under the handlers found
+    # at start: these make that a clean exit 0 instead of a death by signal or a KeyboardInterrupt traceback
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
     uvicorn.Server(config).run(sockets=[sock])
+    _stopped()
+
+
+def _stopped(*_signal: Any) -> None:
+    logging.getLogger("storesync.serve").info("stopped; deliveries still queued are applied at the next start")
     sys.exit(0)
 
 
