@@ -278,6 +278,14 @@ from .cli_inventory import inventory  # noqa: E402  (its own module)
 
 cli.add_command(inventory)
 
+from .cli_demo import demo  # noqa: E402  (its own module)
+
+cli.add_command(demo)
+
+from .cli_report import report  # noqa: E402  (its own module)
+
+cli.add_command(report)
+
 from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serve, its own module)
 
 cli.add_command(serve)

@@ -53,15 +53,18 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
         emit_json({"sku": sku, "locations": [_position_json(p) for p in positions], "channels": channels,
                    "conflicts": [_conflict_json(x) for x in result.conflicts], "orders": decided, "pushed": pushed})
         sys.exit(1 if result.conflicts else 0)
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(c.session().config.storesync.timezone)
     if not positions:
         click.echo(f"{sku}: no stock report and no open order names this SKU at a configured location")
     table(f"{sku} by location", ["location", "authority", "on hand", "committed", "safety stock", "available",
                                   "counted at"],
           [[p.location, p.authority or "no report", p.on_hand,
             f"{p.committed} ({p.reported_committed} reported + {p.uncounted} in newer orders)", p.safety_stock,
-            p.available, p.as_of] for p in positions])
+            p.available, f"{p.as_of.astimezone(zone):%Y-%m-%d %H:%M:%S}" if p.as_of else ""] for p in positions])
     for p in positions:
-        click.echo(_explain(settings, p))
+        click.echo(_explain(settings, p, zone))
         for line in sorted(p.demand, key=lambda d: d.counted_from):
             how = (f"allocated here by storesync at {line.allocated_at}" if line.allocated_to
                    else f"placed {line.placed_at}, after the count")
@@ -72,7 +75,7 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
                        "not yet placed at a location)")
     for row in pushed:
         click.echo(f"{row['channel']} was last set to {row['quantity']} at its location {row['location_id']} "
-                   f"({row['pushed_at']})")
+                   f"({row['pushed_at'].astimezone(zone):%d %b %H:%M})")
     for row in decided:
         if row["state"] != "allocated":
             click.echo(f"order {row['order_id']} ({row['connector_id']}) for {row['quantity']}: {row['detail']}")
@@ -83,22 +86,27 @@ def inventory_show(c: Any, sku: str, as_json: bool) -> None:
     sys.exit(1 if result.conflicts else 0)
 
 
-def _explain(settings: Any, p: Any) -> str:
-    """One position in a store manager's words."""
+def _explain(settings: Any, p: Any, zone: Any) -> str:
+    """One position in a store manager's words, times in the merchant's time zone."""
     name = settings.locations[p.location].name or p.location
     if p.authority is None:
         counted = "nothing has reported a count here"
+    elif p.as_of is not None:
+        counted = f"{p.authority} counted {p.on_hand} at {p.as_of.astimezone(zone):%d %b %H:%M}"
     else:
-        counted = f"{p.authority} counted {p.on_hand} at {p.as_of:%Y-%m-%d %H:%M}" if p.as_of else \
-            f"{p.authority} counts {p.on_hand}"
+        counted = f"{p.authority} counts {p.on_hand}"
     parts = [f"{name}: {counted}"]
+    if p.on_hand < 0:
+        parts.append(f"below zero: {-p.on_hand} sold there that the count never had (recount the shelf)")
     if p.reported_committed:
         parts.append(f"{p.reported_committed} of them already promised in {p.authority}")
     if p.uncounted:
         parts.append(f"{p.uncounted} more ordered since ({len(p.demand)} order line(s) below)")
     if p.safety_stock:
         parts.append(f"{p.safety_stock} kept back as safety stock")
-    tail = f"so {p.available} can be sold" + (f"; {p.shortfall} promised that are not there" if p.shortfall else "")
+    tail = f"so {p.available} can be sold"
+    if p.committed and p.shortfall:
+        tail += f"; {p.shortfall} of the {p.committed} promised are not there"
     return "; ".join(parts) + f"; {tail}."
 
 

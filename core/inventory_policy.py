@@ -2,7 +2,8 @@
 
 Runs after ``reconcile`` (``core/inventory.py``) on its positions, first come first served by order time:
 
-1. Lines waiting at no location (web orders, parked pre-orders and backorders) are grouped by order. An order
+1. Lines waiting at no location (web orders, parked pre-orders and backorders) are grouped by order; only
+   SKUs some authority counts (or pre-order SKUs) are decided: an untracked SKU is left alone. An order
    goes whole to one location that has every line in stock, among the locations its channel sells from, ranked
    by ``[inventory.allocation]``: ``priority`` (the list), or ``nearest`` (distance from the order's pickup
    location, else from the channel's first location). An order no single location can fill is filled line by
@@ -68,9 +69,12 @@ def decide(settings: InventorySettings, recon: Reconciliation, parked: list[Dema
     books = _Books(preordered or {}, allowed or {})
     decisions: list[Decision] = []
     conflicts: list[Conflict] = []
+    counted = {sku for (sku, _loc), pos in recon.positions.items() if pos.authority is not None}
+    counted |= {p.sku for p in settings.preorders}
     orders: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for line in [*recon.unplaced, *parked]:
-        orders[(line.connector_id, line.order_id)].append(line)
+        if line.sku in counted:  # a SKU no authority counts is not tracked: nothing to decide from
+            orders[(line.connector_id, line.order_id)].append(line)
     for (_cid, _oid), lines in sorted(orders.items(), key=lambda kv: (min(d.placed_at for d in kv[1]), kv[0])):
         decisions += _place_order(settings, recon, lines, now, tags, books, conflicts)
     decisions += _settle_shortfalls(settings, recon, now, tags, books, conflicts)

@@ -119,19 +119,19 @@ def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple
 
 
 def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
-    """A name a customer recognises per SKU: the product's title, with the variant's when it says more than
-    Shopify's "Default Title"."""
+    """A name a customer recognises per SKU: the product's title (the variant's where no product names it)."""
     v, p = _VARIANT, ENTITY_TABLES["product"]
     query = (sa.select(v.c.sku, v.c.title, p.c.title).select_from(v)
              .outerjoin(p, sa.and_(p.c.connector_id == v.c.connector_id, p.c.external_id == v.c.product_external_id))
              .where(v.c.sku.in_(sorted(skus))))
-    out: dict[str, str] = {}
+    products: dict[str, str] = {}
+    variants: dict[str, str] = {}
     for sku, variant, product in conn.execute(query):
-        plain = variant if variant and variant != "Default Title" else None
-        name = f"{product} ({plain})" if product and plain and plain not in product else (product or plain)
-        if name and (sku not in out or len(name) > len(out[sku])):
-            out[sku] = name
-    return out
+        if product:
+            products.setdefault(sku, product)
+        if variant and variant != "Default Title":
+            variants.setdefault(sku, variant)
+    return {**variants, **products}
 
 
 def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:

@@ -106,3 +106,11 @@ def test_a_till_sale_in_the_same_minute_makes_the_allocated_web_order_give_way()
     assert (d.line.order_id, d.state, d.event) == ("w1", "denied", "oversell_detected")
     assert recon.positions[("VASE", "cwb")].shortfall == 0  # the till sale keeps the unit
     assert conflicts and conflicts[0].orders[-1][0].order_id == "w1"
+
+
+def test_a_sku_no_authority_counts_is_left_alone() -> None:
+    s = settings()
+    recon = reconcile(s, stock(TEA__cwb=1), [web("o1", "GIFTCARD"), web("o2", "TEA")])
+    decisions, conflicts = decide(s, recon, [], NOW)
+    assert [(d.line.order_id, d.state) for d in decisions] == [("o2", "allocated")] and not conflicts
+    assert [d.order_id for d in recon.unplaced] == ["o1"]
