@@ -37,7 +37,7 @@ SQUARE_URL = "https://hooks.example.com/webhooks/tills"
 
 CONFIG = f"""
 [storesync]
-database = "sqlite:///store.db"
+database = "{{database}}"
 
 [connectors.shop]
 type = "shopify"
@@ -102,8 +102,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    (tmp_path / "plugins.toml").write_text(CONFIG, encoding="utf-8")
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[Server]:
+    """Every test on SQLite and on PostgreSQL (the queue's insert-or-nothing differs by dialect)."""
+    (tmp_path / "plugins.toml").write_text(CONFIG.format(database=store_url), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     session = Session.open(str(tmp_path / "plugins.toml"))
     worker = DeliveryWorker(session, Metrics())
