@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["SentDelivery", "WebhookSender"]
+__all__ = ["SentDelivery", "WebhookSender", "WebhookSending"]
 
 
 @dataclass
@@ -101,3 +101,23 @@ class WebhookSender:
                 record.status = None
             if record.ok:  # like Shopify and Square, anything but a 2xx is tried again
                 return
+
+
+class WebhookSending:
+    """For an emulator (before ``LoopbackEmulator`` in its bases): ``deliveries``, ``drain_webhooks`` and a
+    ``stop`` that also stops the sender. The emulator sets ``self._webhooks = WebhookSender(...)``."""
+
+    _webhooks: WebhookSender
+
+    @property
+    def deliveries(self) -> list[SentDelivery]:
+        """Every webhook delivery made so far, with its last status and attempts."""
+        return self._webhooks.sent
+
+    def drain_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued webhook delivery was made (or given up)."""
+        return self._webhooks.drain(timeout)
+
+    def stop(self) -> None:
+        self._webhooks.close()
+        super().stop()  # type: ignore[misc]

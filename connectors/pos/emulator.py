@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from ...core.emulation import LoopbackEmulator
-from ...core.webhook_sender import SentDelivery, WebhookSender
+from ...core.webhook_sender import WebhookSender, WebhookSending
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, Write, _Handler, _Reply
 from . import emulator_hooks
 from .emulator_api import Api, ApiError
@@ -62,7 +62,7 @@ def _reply(status: int, payload: Any) -> _Reply:
     return _Reply(status, payload if isinstance(payload, bytes) else orjson.dumps(payload))
 
 
-class SquareEmulator(LoopbackEmulator):
+class SquareEmulator(WebhookSending, LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
 
     handler_class = _Handler
@@ -143,19 +143,6 @@ class SquareEmulator(LoopbackEmulator):
                                                                                 self.webhook_url, body),
             "square-environment": "Sandbox", "square-initial-delivery-timestamp": now, "square-retry-number": "0"})
         return True
-
-    @property
-    def deliveries(self) -> list[SentDelivery]:
-        """Every webhook delivery made so far, with its last status and attempts."""
-        return self._webhooks.sent
-
-    def drain_webhooks(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued webhook delivery was made (or given up)."""
-        return self._webhooks.drain(timeout)
-
-    def stop(self) -> None:
-        self._webhooks.close()
-        super().stop()
 
     def _emit_counts(self, pairs: list[tuple[str, str]]) -> None:
         """``inventory.count.updated`` with the IN_STOCK count of each (variation, location) now."""

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from ...core.emulation import LoopbackEmulator
-from ...core.webhook_sender import SentDelivery, WebhookSender
+from ...core.webhook_sender import WebhookSender, WebhookSending
 from . import emulator_hooks
 from .emulator_data import Store, generate, parse_ts, ts
 
@@ -431,7 +431,7 @@ class _GraphQL:
 _DEFAULT = object()
 
 
-class ShopifyEmulator(LoopbackEmulator):
+class ShopifyEmulator(WebhookSending, LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
 
     thread_name = "shopify-emulator"
@@ -516,19 +516,6 @@ class ShopifyEmulator(LoopbackEmulator):
                 "X-Shopify-Event-Id": str(uuid.uuid4()),
                 "X-Shopify-Triggered-At": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
         return len(targets)
-
-    @property
-    def deliveries(self) -> list[SentDelivery]:
-        """Every webhook delivery made so far, with its last status and attempts."""
-        return self._webhooks.sent
-
-    def drain_webhooks(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued webhook delivery was made (or given up)."""
-        return self._webhooks.drain(timeout)
-
-    def stop(self) -> None:
-        self._webhooks.close()
-        super().stop()
 
     def _emit_levels(self, items: Iterable[int]) -> None:
         for item in dict.fromkeys(items):

@@ -27,6 +27,9 @@ from storesync.connectors.erp.emulator import OdooEmulator
 from storesync.connectors.pos.emulator import SquareEmulator
 from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
 
+from e2e_support import REPO  # noqa: F401  (puts bench/ on sys.path)
+from webhook_scenario import warehouse  # bench/webhook_scenario.py
+
 pytestmark = pytest.mark.slow
 
 SQUARE_KEY = "sq_serve_signature_key"
@@ -100,36 +103,6 @@ def stored_orders(root: Path, connector_id: str) -> set[str]:
         return {r[0] for r in db.execute("SELECT external_id FROM orders WHERE connector_id = ?", (connector_id,))}
 
 
-CONFIG = """
-[storesync]
-database = "sqlite:///store.db"
-timezone = "Asia/Hong_Kong"
-
-[connectors.shop]
-type = "shopify"
-shop = "harbour-goods-hk.myshopify.com"
-access_token = "${{SHOPIFY_TOKEN}}"
-base_url = "{shop_url}"
-webhook_secret = "${{SHOPIFY_WEBHOOK_SECRET}}"
-
-{pos}
-{erp}
-
-[inventory.locations.warehouse]
-name = "Kwai Chung Warehouse"
-authority = "erp"
-sources = {{ erp = "{wh_erp}", shop = "{wh_shop}", tills = "{wh_till}" }}
-latitude = 22.3633
-longitude = 114.1317
-
-[inventory.channels.shop]
-locations = ["warehouse"]
-
-[inventory.channels.tills]
-locations = ["warehouse"]
-"""
-
-
 def test_a_web_sale_reaches_the_tills_stock_through_the_webhook_server(tmp_path: Path) -> None:
     port = free_port()
     hook = f"http://127.0.0.1:{port}/webhooks"
@@ -140,20 +113,9 @@ def test_a_web_sale_reaches_the_tills_stock_through_the_webhook_server(tmp_path:
         pos = stack.enter_context(SquareEmulator(orders=2, customers=2, items=2, seed=5, token=SECRETS["SQUARE_TOKEN"],
                                                  webhook_url=f"{hook}/tills", signature_key=SQUARE_KEY))
         erp = stack.enter_context(OdooEmulator(partners=2, products=2, orders=1, api_key=SECRETS["ODOO_API_KEY"]))
-        wh_shop = next(k for k in shop.store.locations.keys if "Warehouse" in shop.store.locations[k]["name"])
-        wh_till = next(loc["id"] for loc in pos.store.locations if "Warehouse" in loc["name"])
-        (wh_erp,) = erp.db.search("stock.location", [("complete_name", "=", "WH/Stock")])
-        (tmp_path / "plugins.toml").write_text(CONFIG.format(
-            shop_url=shop.base_url, pos=pos.plugins_toml("tills"), erp=erp.plugins_toml("erp"), wh_erp=wh_erp,
-            wh_shop=wh_shop, wh_till=wh_till), encoding="utf-8")
-        (tmp_path / "plugins.toml").write_text((tmp_path / "plugins.toml").read_text().replace(
-            f'"{SQUARE_KEY}"', '"${SQUARE_WEBHOOK_KEY}"'))
-        pos.webhook_url = None  # no server yet: the set-up's own events are not delivered
-
-        variation = pos.add_item("LAMP-1", "Paper Lamp", counts={wh_till: 0})
-        item = shop.add_product("LAMP-1", "Paper Lamp", stock={wh_shop: 0})["inventory_item_id"]
-        erp.add_product("LAMP-1", "Paper Lamp")
-        erp.set_on_hand("LAMP-1", 5)
+        w = warehouse(tmp_path, shop, pos, erp, "LAMP-1", "Paper Lamp", on_hand=5)
+        variation, item, wh_shop, wh_till = w.variation, w.item, w.wh_shop, w.wh_till
+        pos.webhook_url = None  # no server yet: the first push's own count events are not delivered
         run(tmp_path, "sync", "--no-progress", "shop", "tills", "erp")
         run(tmp_path, "inventory", "reconcile", "--push", "--sku", "LAMP-1", expect=(0, 1))
         assert (pos.in_stock(variation, wh_till), shop.available(item, wh_shop)) == (5, 5)
