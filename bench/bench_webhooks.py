@@ -25,8 +25,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,21 +36,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from webhook_scenario import warehouse  # noqa: E402  (bench/webhook_scenario.py)
+from webhook_scenario import free_port, run_env, warehouse  # noqa: E402  (bench/webhook_scenario.py)
 
 SECRET = "shpss_bench_secret"
 SECRETS = {"SHOPIFY_TOKEN": "shpat_bench", "SQUARE_TOKEN": "sq_bench", "ODOO_API_KEY": "odoo_bench",
            "SHOPIFY_WEBHOOK_SECRET": SECRET}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}, **SECRETS}
+    return run_env(SECRETS)
 
 
 def start(args: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:

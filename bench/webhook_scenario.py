@@ -6,11 +6,13 @@ One SKU in a warehouse whose count the ERP (Odoo emulator) keeps; the web shop (
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIG", "Warehouse", "warehouse"]
+__all__ = ["CONFIG", "Warehouse", "free_port", "run_env", "warehouse"]
 
 CONFIG = """
 [storesync]
@@ -40,6 +42,18 @@ locations = ["warehouse"]
 [inventory.channels.tills]
 locations = ["warehouse"]
 """
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server started next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_env(secrets: dict[str, str]) -> dict[str, str]:
+    """The environment of a ``storesync`` subprocess: this one's, with ``secrets``, never another config."""
+    return {**{k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}, **secrets}
 
 
 @dataclass

@@ -27,19 +27,16 @@ from .plugins import PluginHost
 from .recordmap import map_record
 from .store import Store
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
-from .writer import Prepared, QuarantineEntry, RowPreparer
+from .writer import Counts, Prepared, QuarantineEntry, RowPreparer
 
 __all__ = ["Applied", "apply_records"]
 
 
 @dataclass
-class Applied:
-    """What :func:`apply_records` did; ``skus`` are the SKUs of every record written or deleted."""
+class Applied(Counts):
+    """What :func:`apply_records` did (the writer's counts and more); ``skus`` are the SKUs of every record written
+    or deleted."""
 
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
     stale: int = 0
     vetoed: int = 0
     quarantined: list[str] = field(default_factory=list)  # the reasons

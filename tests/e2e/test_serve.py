@@ -8,9 +8,7 @@ The emulators deliver webhooks as the providers do (signed, after the change, re
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from storesync.connectors.pos.emulator import SquareEmulator
 from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
 
 from e2e_support import REPO  # noqa: F401  (puts bench/ on sys.path)
-from webhook_scenario import warehouse  # bench/webhook_scenario.py
+from webhook_scenario import free_port, run_env, warehouse  # bench/webhook_scenario.py
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +35,8 @@ SECRETS = {"SHOPIFY_TOKEN": "shpat_serve_token", "SQUARE_TOKEN": "sq_serve_token
            "SHOPIFY_WEBHOOK_SECRET": "shpss_serve_webhook_secret", "SQUARE_WEBHOOK_KEY": SQUARE_KEY}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}, **SECRETS}
+    return run_env(SECRETS)
 
 
 def run(root: Path, *args: str, expect: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
