@@ -35,6 +35,9 @@ class DeliveryWorker:
     def __init__(self, session: Any, metrics: Metrics | None = None, *, batch: int = 50, poll_seconds: float = 1.0,
                  push: bool = True, reconcile: Callable[[str], Any] | None = None) -> None:
         self.session = session
+        # a resync after a stale push (run_inventory) maps on this process: forking page workers from a process
+        # that runs threads (the server's) could leave a child holding a lock forever (see core/pages.py)
+        session.config.storesync.workers = 0
         self.metrics = metrics or Metrics()
         self.batch = batch
         self.poll_seconds = poll_seconds

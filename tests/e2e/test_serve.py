@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -166,3 +167,19 @@ def test_a_server_killed_between_receipt_and_processing_applies_the_delivery_aft
                      "the queued delivery to be applied after the restart")
             assert sale in stored_orders(tmp_path, "tills")
         assert len([k for k in queue_states(tmp_path) if k == "tills order.created"]) == 1
+
+
+def test_serve_exits_2_with_a_clear_message_for_a_port_in_use_or_nothing_to_receive(tmp_path: Path) -> None:
+    (tmp_path / "plugins.toml").write_text(
+        '[storesync]\ndatabase = "sqlite:///store.db"\n\n[connectors.shop]\ntype = "shopify"\n'
+        'shop = "a.myshopify.com"\naccess_token = "${SHOPIFY_TOKEN}"\n', encoding="utf-8")
+    nothing = run(tmp_path, "serve", "--port", "0", expect=(2,))
+    assert "connectors.shop" in nothing.stderr and "webhook_secret" in nothing.stderr
+
+    (tmp_path / "plugins.toml").write_text((tmp_path / "plugins.toml").read_text()
+                                           + 'webhook_secret = "${SHOPIFY_WEBHOOK_SECRET}"\n', encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run(tmp_path, "serve", "--port", str(taken.getsockname()[1]), expect=(2,))
+    assert "cannot listen there" in busy.stderr
