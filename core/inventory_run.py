@@ -76,6 +76,7 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
         session.sync(stale, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
         previous, run = run, _once(session, settings, sku, now or datetime.now(UTC))
         run.push, run.resynced = previous.push, sorted({*previous.resynced, *stale})
+        run.decisions, run.events = previous.decisions + run.decisions, previous.events + run.events
     return run
 
 
