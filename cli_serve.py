@@ -139,7 +139,7 @@ def webhooks_register(c: Ctx, connector_id: str, url: str, topics: tuple[str, ..
         return ui.emit_json([r.__dict__ for r in rows])
     for r in rows:
         if r.status == "manual":
-            ui.out.print(f"{r.topic}: {r.detail}", highlight=False)
+            ui.out.print(f"{r.topic}: {r.detail}", highlight=False, markup=False)
         else:
             ui.out.print(f"{r.topic}: {r.status}" + (f" (id {r.id})" if r.id else ""), highlight=False)
 

@@ -276,3 +276,16 @@ def test_unknown_connector_is_404_health_and_metrics_report_counts(server: Serve
     data = server.client.get("/metrics?format=json").json()
     assert data["queue_depth"] == 0 and data["applied"] == 1 and data["latency_seconds"]["max"] >= 0
     assert state_counts(server.session.store) == {"applied": 1}
+
+
+def test_register_tells_what_to_set_where_no_api_subscribes(server: Server) -> None:
+    from storesync.core.errors import ConfigError
+    from storesync.core.webhook_register import register
+
+    (square,) = register(server.session, "tills", SQUARE_URL)
+    assert square.status == "manual" and SQUARE_URL in square.detail and "[connectors.tills]" in square.detail
+    twilio = register(server.session, "sms", f"{BASE}/webhooks/sms")
+    assert [r.topic for r in twilio] == ["message.status", "message.inbound"]
+    assert 'status_callback = "http://testserver/webhooks/sms"' in twilio[0].detail
+    with pytest.raises(ConfigError, match="did you mean 'shop'"):
+        register(server.session, "shops", SQUARE_URL)
