@@ -64,17 +64,24 @@ def serve(c: Ctx, host: str, port: int, public_url: str | None, no_push: bool) -
     session = c.session()
     worker = DeliveryWorker(session, push=not no_push)
     app = create_app(session, public_url=public_url, worker=worker)
-    sock = _bind(host, port)
-    bound = sock.getsockname()[1]
+    bound = _free(host, port)
     _log_deliveries(c.verbose)
     _ui().err.print(f"storesync serve: listening on http://{host}:{bound} (store {session.store.display_url}); "
                     "Ctrl-C to stop", highlight=False, soft_wrap=True)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, host=host, port=bound, log_config=None, log_level="warning", access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=10, backlog=2048)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under the handlers found
     # at start: these make that a clean exit 0 instead of a death by signal or a KeyboardInterrupt traceback
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    try:
+        server.run()  # uvicorn binds its own socket: one handed in (sockets=...) halved the requests/s here
+    except SystemExit:
+        if server.started:
+            raise
+        # the port was taken between the check and uvicorn's bind (uvicorn logged why and exits 1)
+        raise ConfigError([ConfigIssue("--port", f"{host}:{bound}", "cannot listen there")]) from None
     _stopped()
 
 
@@ -94,20 +101,18 @@ def _log_deliveries(verbose: int) -> None:
     log.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket, so an address in use is a clear exit 2 before anything starts."""
+def _free(host: str, port: int) -> int:
+    """Check that ``host:port`` can be bound (an address in use is a clear exit 2 before anything starts); the port
+    to give uvicorn (port 0 picks a free one here, so the banner can name it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError([ConfigIssue("--port", f"{host}:{port}", f"cannot listen there: {exc.strerror}")]) \
-            from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError([ConfigIssue("--port", f"{host}:{port}", f"cannot listen there: {exc.strerror}")]) \
+                from None
+        return int(sock.getsockname()[1])
 
 
 @click.group()

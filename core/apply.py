@@ -117,11 +117,19 @@ def _newer_only(conn: Any, table: sa.Table, connector_id: str, stream: str,
         ext, seen = p.item.external_id, latest.get(p.item.external_id)
         if seen is None or _older(seen.item.model, p.item.model) is not True:
             latest[ext] = p
-    stored = dict(conn.execute(sa.select(table.c.external_id, table.c.updated_at).where(
-        table.c.connector_id == connector_id, table.c.stream == stream,
-        table.c.external_id.in_(list(latest)))).all())
+    stored = _stored_times(conn, table.name, connector_id, stream, list(latest))
     return [p for ext, p in latest.items()
             if not _before(getattr(p.item.model, "updated_at", None), _aware(stored.get(ext)))]
+
+
+def _stored_times(conn: Any, table: str, connector_id: str, stream: str, keys: list[str]) -> dict[str, Any]:
+    """``external_id -> updated_at`` of the stored rows, through the DB-API as the writer reads (a few rows, on
+    the hot path of every delivery: SQLAlchemy's statement building would cost more than the query)."""
+    ph = "?" if conn.dialect.name == "sqlite" else "%s"
+    cur = conn.connection.driver_connection.cursor()
+    cur.execute(f"SELECT external_id, updated_at FROM {table} WHERE connector_id = {ph} AND stream = {ph} "
+                f"AND external_id IN ({', '.join([ph] * len(keys))})", [connector_id, stream, *keys])
+    return dict(cur.fetchall())
 
 
 def _older(a: Any, b: Any) -> bool | None:

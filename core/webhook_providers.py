@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +24,10 @@ from .errors import MappingError, SkippableRecordError
 from .webhook_queue import QueuedDelivery
 
 __all__ = ["PROVIDERS", "Outcome", "PermanentError", "Provider", "Received"]
+
+
+#: ``apply``'s default: no lock around the store writes (the worker passes its ``write_lock``)
+_NO_LOCK = nullcontext()
 
 
 class PermanentError(Exception):
@@ -81,7 +86,8 @@ class Provider:
     def describe(self, headers: Mapping[str, str], body: bytes) -> Received:
         raise NotImplementedError
 
-    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery) -> Outcome:
+    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery,
+              lock: AbstractContextManager[Any] = _NO_LOCK) -> Outcome:
         raise NotImplementedError
 
     def hint(self) -> str:
@@ -110,7 +116,8 @@ class ShopifyProvider(Provider):
         return Received(headers.get("x-shopify-webhook-id") or _body_id(body),
                         headers.get("x-shopify-topic") or "unknown", kept)
 
-    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery) -> Outcome:
+    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery,
+              lock: AbstractContextManager[Any] = _NO_LOCK) -> Outcome:
         from ..connectors.shopify.webhooks import TOPICS, webhook_record
 
         if delivery.topic not in TOPICS:
@@ -119,7 +126,7 @@ class ShopifyProvider(Provider):
             record = webhook_record(delivery.topic, delivery.body, delivery.headers)
         except SkippableRecordError as exc:
             raise PermanentError(str(exc)) from None
-        return _apply(session, connector.id, [(record.stream, record.record)])
+        return _apply(session, connector.id, [(record.stream, record.record)], lock)
 
     def hint(self) -> str:
         return 'set webhook_secret = "${SHOPIFY_WEBHOOK_SECRET}" (the app\'s client secret)'
@@ -150,7 +157,8 @@ class SquareProvider(Provider):
         kept = {k: headers[k] for k in self.KEPT if k in headers}
         return Received(str(event.get("event_id") or _body_id(body)), str(event.get("type") or "unknown"), kept)
 
-    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery) -> Outcome:
+    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery,
+              lock: AbstractContextManager[Any] = _NO_LOCK) -> Outcome:
         from ..connectors.pos.webhooks import event_records
 
         try:
@@ -162,7 +170,7 @@ class SquareProvider(Provider):
         event = connector.resolve_event(delivery.body)  # re-reads the order or the levels the event names
         if not event.records:
             return Outcome("skipped", {"reason": "the event's order or levels are no longer there"})
-        return _apply(session, connector.id, event.records)
+        return _apply(session, connector.id, event.records, lock)
 
     def hint(self) -> str:
         return ('set webhook_signature_key = "${SQUARE_WEBHOOK_KEY}" and notification_url = "<the URL in '
@@ -195,7 +203,8 @@ class TwilioProvider(Provider):
         delivery_id = token or (f"{sid}:{status}" if topic == "message.status" and sid else sid) or _body_id(body)
         return Received(delivery_id, topic, {"content-type": headers.get("content-type", "")})
 
-    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery) -> Outcome:
+    def apply(self, session: Any, connector: Any, delivery: QueuedDelivery,
+              lock: AbstractContextManager[Any] = _NO_LOCK) -> Outcome:
         from ..connectors.sms import INVALID_NUMBER, OPTED_OUT
         from ..connectors.sms.webhooks import parse_inbound, parse_status_callback
         from .consent import apply_consent
@@ -213,15 +222,16 @@ class TwilioProvider(Provider):
         if delivery.topic == "message.status":
             code = cb.error_code
             recipient = "opted_out" if code == OPTED_OUT else "invalid" if code in INVALID_NUMBER else None
-            done = record_status(store, connector.id, cb.message_sid,
-                                 Delivery(cb.message_sid, cb.status, code, recipient=recipient))
+            with lock:
+                done = record_status(store, connector.id, cb.message_sid,
+                                     Delivery(cb.message_sid, cb.status, code, recipient=recipient))
             detail = {"message": cb.message_sid, "status": cb.status}
             return Outcome("applied" if done else "stale", detail)
         if inbound.action not in ("opt_out", "opt_in"):
             return Outcome("skipped", {"reason": "an inbound message without a STOP/START keyword"})
         change = ConsentChange(inbound.sender, inbound.action == "opt_out", delivery.received_at,
                                f"{inbound.body.strip().upper()} reply")
-        with store.engine.begin() as conn:
+        with lock, store.engine.begin() as conn:
             apply_consent(conn, change)
         return Outcome("applied", {"consent": inbound.action})
 
@@ -233,7 +243,8 @@ def _form(body: bytes) -> list[tuple[str, str]]:
     return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
-def _apply(session: Any, connector_id: str, records: list[tuple[str, Any]]) -> Outcome:
+def _apply(session: Any, connector_id: str, records: list[tuple[str, Any]],
+           lock: AbstractContextManager[Any]) -> Outcome:
     """Records through the connector's mapping; streams it does not map are left out (and said so)."""
     mapping = session.host.mapping(connector_id)
     mapped = [(s, r) for s, r in records if s in mapping.streams]
@@ -241,7 +252,8 @@ def _apply(session: Any, connector_id: str, records: list[tuple[str, Any]]) -> O
         streams = sorted({s for s, _r in records})
         return Outcome("skipped", {"reason": f"the mapping maps none of the streams {streams}"})
     try:
-        return Outcome.of(apply_records(session.host, session.store, connector_id, mapped))
+        with lock:
+            return Outcome.of(apply_records(session.host, session.store, connector_id, mapped))
     except MappingError as exc:
         raise PermanentError(str(exc)) from None
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # store.py imports this module to create the table
     from .store import Store
 
 __all__ = ["FINAL_STATES", "MAX_ATTEMPTS", "QueuedDelivery", "WebhookDeliveryRow", "claim", "depth", "enqueue",
-           "finish", "list_deliveries", "requeue", "retry_later", "state_counts"]
+           "finish", "finish_many", "list_deliveries", "requeue", "retry_later", "state_counts"]
 
 MAX_ATTEMPTS = 5
 FINAL_STATES = ("applied", "stale", "quarantined", "skipped", "failed")
@@ -103,11 +103,22 @@ def claim(store: Store, limit: int = 50, *, now: datetime | None = None) -> list
 def finish(store: Store, delivery_id: int, state: str, *, detail: dict[str, Any] | None = None,
            error: str | None = None) -> None:
     """Record a delivery's outcome (one of ``FINAL_STATES``)."""
-    if state not in FINAL_STATES:
-        raise ValueError(f"unknown final state {state!r}; one of {FINAL_STATES}")
+    finish_many(store, [(delivery_id, state, detail, error)])
+
+
+def finish_many(store: Store, outcomes: list[tuple[int, str, dict[str, Any] | None, str | None]]) -> None:
+    """Record several outcomes ``(row id, state, detail, error)`` in one transaction (one commit per batch)."""
+    for _id, state, _detail, _error in outcomes:
+        if state not in FINAL_STATES:
+            raise ValueError(f"unknown final state {state!r}; one of {FINAL_STATES}")
+    if not outcomes:
+        return
+    stmt = sa.update(_T).where(_T.c.id == sa.bindparam("row_id")).values(
+        state=sa.bindparam("new_state"), detail=sa.bindparam("new_detail"), error=sa.bindparam("new_error"),
+        finished_at=_now(), attempts=_T.c.attempts + 1)
     with store.engine.begin() as conn:
-        conn.execute(sa.update(_T).where(_T.c.id == delivery_id).values(
-            state=state, detail=detail or {}, error=error, finished_at=_now(), attempts=_T.c.attempts + 1))
+        conn.execute(stmt, [{"row_id": i, "new_state": st, "new_detail": d or {}, "new_error": e}
+                            for i, st, d, e in outcomes])
 
 
 def retry_later(store: Store, delivery: QueuedDelivery, error: str) -> str:

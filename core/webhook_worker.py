@@ -21,7 +21,7 @@ from typing import Any
 from .inventory_config import inventory_settings
 from .webhook_metrics import Metrics
 from .webhook_providers import PROVIDERS, Outcome, PermanentError
-from .webhook_queue import QueuedDelivery, claim, finish, retry_later
+from .webhook_queue import QueuedDelivery, claim, finish, finish_many, retry_later
 
 __all__ = ["DeliveryWorker"]
 
@@ -33,7 +33,8 @@ class DeliveryWorker:
     caller's thread (``run_once``, for tests and for draining the queue without a server)."""
 
     def __init__(self, session: Any, metrics: Metrics | None = None, *, batch: int = 50, poll_seconds: float = 1.0,
-                 push: bool = True, reconcile: Callable[[str], Any] | None = None) -> None:
+                 push: bool = True, reconcile: Callable[[str], Any] | None = None,
+                 gather_seconds: float = 0.02) -> None:
         self.session = session
         # a resync after a stale push (run_inventory) maps on this process: forking page workers from a process
         # that runs threads (the server's) could leave a child holding a lock forever (see core/pages.py)
@@ -41,8 +42,13 @@ class DeliveryWorker:
         self.metrics = metrics or Metrics()
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self.push = push
         self._reconcile = reconcile
+        #: held around each delivery's store writes, and by the request handlers around each enqueue: in one
+        #: process, SQLite writers then wait on this lock (woken at once) instead of in SQLite's busy handler,
+        #: which sleeps in growing steps. Never held across a provider call or a push.
+        self.write_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,7 +86,8 @@ class DeliveryWorker:
                 log.exception("webhook worker: reading the queue failed; retrying")
                 done = 0
             if not done:
-                self._wake.wait(self.poll_seconds)
+                if self._wake.wait(self.poll_seconds):
+                    self._stop.wait(self.gather_seconds)  # let a burst gather: one batch, fewer commits
                 self._wake.clear()
 
     # -- the work
@@ -98,11 +105,15 @@ class DeliveryWorker:
                 results.append((row, outcome))
         skus = sorted(set().union(*(o.skus for _r, o in results))) if results else []
         failed_skus = self._inventory(skus)
+        done = []
         for row, outcome in results:
             if outcome.skus & failed_skus:
                 self._retry(row, f"inventory for {', '.join(sorted(outcome.skus & failed_skus))} failed")
-                continue
-            finish(self.session.store, row.id, outcome.state, detail=outcome.detail, error=outcome.error)
+            else:
+                done.append((row, outcome))
+        with self.write_lock:
+            finish_many(self.session.store, [(r.id, o.state, o.detail, o.error) for r, o in done])
+        for row, outcome in done:
             self.metrics.finished(outcome.state, row.received_at)
             log.info("#%s %s %s: %s%s", row.id, row.connector_id, row.topic, outcome.state,
                      f" ({', '.join(sorted(outcome.skus))})" if outcome.skus else "")
@@ -113,7 +124,7 @@ class DeliveryWorker:
         try:
             connector = self._connector(row.connector_id)
             provider = PROVIDERS[self.session.config.connectors[row.connector_id].type]
-            return provider.apply(self.session, connector, row)
+            return provider.apply(self.session, connector, row, self.write_lock)
         except PermanentError as exc:
             finish(self.session.store, row.id, "failed", error=str(exc))
             self.metrics.finished("failed", row.received_at)

@@ -85,6 +85,7 @@ def create_app(session: Any, *, public_url: str | None = None, worker: DeliveryW
                                                  "storesync serve has nothing to receive")])
     metrics = metrics or (worker.metrics if worker is not None else Metrics())
     store = session.store
+    write_lock = worker.write_lock if worker is not None else contextlib.nullcontext()
     base = public_url.rstrip("/") if public_url else None
 
     async def receive(request: Request) -> Response:
@@ -111,8 +112,8 @@ def create_app(session: Any, *, public_url: str | None = None, worker: DeliveryW
                         request.client.host if request.client else "?")
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         received = endpoint.provider.describe(headers, body)
-        row = await run_in_threadpool(enqueue, store, cid, received.delivery_id, received.topic, received.headers,
-                                      body)
+        row = await run_in_threadpool(_locked, write_lock, enqueue, store, cid, received.delivery_id,
+                                      received.topic, received.headers, body)
         if row is None:
             metrics.add("duplicates")
             log.info("%s %s delivery %s: duplicate, already queued", cid, received.topic, received.delivery_id)
@@ -159,6 +160,11 @@ def create_app(session: Any, *, public_url: str | None = None, worker: DeliveryW
     return Starlette(routes=[Route("/webhooks/{connector_id}", receive, methods=["POST"]),
                              Route("/healthz", healthz, methods=["GET"]),
                              Route("/metrics", metrics_view, methods=["GET"])], lifespan=lifespan)
+
+
+def _locked(lock: Any, fn: Any, *args: Any) -> Any:
+    with lock:
+        return fn(*args)
 
 
 def _public(base: str | None, request: Request) -> str:
