@@ -286,6 +286,10 @@ from .cli_report import report  # noqa: E402  (its own module)
 
 cli.add_command(report)
 
+from .cli_connector import connector  # noqa: E402  (its own module: tools for connector authors)
+
+cli.add_command(connector)
+
 from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serve, its own module)
 
 cli.add_command(serve)

@@ -31,13 +31,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ...core.emulation import LoopbackEmulator
+from ...core.emulation import LoopbackEmulator, LoopbackRequestHandler
 from ...core.webhook_sender import WebhookSender, WebhookSending
 from . import emulator_hooks
 from .emulator_data import Store, generate, parse_ts, ts
@@ -724,21 +723,12 @@ class ShopifyEmulator(WebhookSending, LoopbackEmulator):
         return _json(200, {"inventory_level": level})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackRequestHandler):
     server_version = "ShopifyEmulator/1.0"
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out separately
-        self.server.emulator._connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        self.server.emulator._connections.discard(self.connection)  # type: ignore[attr-defined]
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
