@@ -25,15 +25,20 @@ import pytest
 from storesync.connectors.erp.emulator import OdooEmulator
 from storesync.connectors.pos.emulator import SquareEmulator
 from storesync.connectors.shopify.emulator import Faults, ShopifyEmulator
+from storesync.connectors.sms.emulator import TwilioEmulator
 
 from e2e_support import REPO  # noqa: F401  (puts bench/ on sys.path)
+from test_notify import ACCOUNT as TWILIO_ACCOUNT  # the SMS project of the notify tests
+from test_notify import TOKEN as TWILIO_TOKEN
+from test_notify import write_project as notify_project
 from webhook_scenario import free_port, run_env, warehouse  # bench/webhook_scenario.py
 
 pytestmark = pytest.mark.slow
 
 SQUARE_KEY = "sq_serve_signature_key"
 SECRETS = {"SHOPIFY_TOKEN": "shpat_serve_token", "SQUARE_TOKEN": "sq_serve_token", "ODOO_API_KEY": "odoo_serve_key",
-           "SHOPIFY_WEBHOOK_SECRET": "shpss_serve_webhook_secret", "SQUARE_WEBHOOK_KEY": SQUARE_KEY}
+           "SHOPIFY_WEBHOOK_SECRET": "shpss_serve_webhook_secret", "SQUARE_WEBHOOK_KEY": SQUARE_KEY,
+           "TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
 
 
 def env() -> dict[str, str]:
@@ -185,3 +190,29 @@ def test_serve_exits_2_with_a_clear_message_for_a_port_in_use_or_nothing_to_rece
         taken.listen()
         busy = run(tmp_path, "serve", "--port", str(taken.getsockname()[1]), expect=(2,))
     assert "cannot listen there" in busy.stderr
+
+
+def test_twilio_status_callbacks_reach_the_outbox_through_the_server(tmp_path: Path) -> None:
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/webhooks/sms"
+    with TwilioEmulator(account_sid=TWILIO_ACCOUNT, auth_token=SECRETS["TWILIO_AUTH_TOKEN"], delivery_seconds=0.3,
+                        undeliverable=["+85261234567"]) as sms:
+        notify_project(tmp_path, sms, ["C1", "C2"])  # a files till with two new orders, SMS rules
+        config = tmp_path / "plugins.toml"
+        config.write_text(config.read_text().replace('type = "twilio"\n', f'type = "twilio"\nstatus_callback = '
+                                                                            f'"{callback}"\n'), encoding="utf-8")
+        with serving(tmp_path, port):
+            run(tmp_path, "sync", "--no-progress")
+            run(tmp_path, "notify")  # sends two texts with StatusCallback; no second notify run reads them back
+
+            def settled() -> dict[str, str] | None:
+                with sqlite3.connect(tmp_path / "store.db") as db:
+                    found = dict(db.execute('SELECT "to", status FROM message').fetchall())
+                return found if found and set(found.values()) <= {"delivered", "undelivered"} else None
+
+            final = wait_for(settled, 20, "the callbacks to settle both messages")
+        assert final == {"+85291234567": "delivered", "+85261234567": "undelivered"}
+        assert all(m.callbacks == ["sent", m.status] for m in sms.sends)  # each posted once, answered 2xx
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        rows = db.execute("SELECT topic, state FROM webhook_delivery").fetchall()
+    assert sorted(rows) == [("message.status", "applied")] * 4  # sent and final, for each of the two texts
