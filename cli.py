@@ -290,6 +290,11 @@ from .cli_connector import connector  # noqa: E402  (its own module: tools for c
 
 cli.add_command(connector)
 
+from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serve, its own module)
+
+cli.add_command(serve)
+cli.add_command(webhooks)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

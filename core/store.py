@@ -22,6 +22,7 @@ from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
 from . import inventory_tables  # noqa: F401,E402  inventory_position/_target and their indexes
 from . import inventory_ledger  # noqa: F401,E402  (the inventory_pushed, _conflict and _allocation tables)
+from . import webhook_queue  # noqa: F401,E402  (the webhook_delivery table of storesync serve)
 from .writer import BatchWriter
 
 __all__ = ["Store", "normalise_url"]
