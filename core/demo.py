@@ -99,10 +99,8 @@ def run_demo(directory: Path, size: str = "small", *, keep_running: bool = False
 
 def _identities(session: Any) -> dict[str, Any]:
     """Resolve persons if the identity commands are installed; the summary and one merged person explained."""
-    try:
-        from .identity_service import demo_summary  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from .identity_demo import demo_summary
+
     return demo_summary(session)
 
 
@@ -137,7 +135,8 @@ def render(report: DemoReport, echo: Callable[[str], None] = print) -> None:
         ids = report.identities
         echo("")
         echo(f"2. Customers: {ids['records']} records across the systems are {ids['persons']} people "
-             f"({ids['merged']} merged; {ids.get('kept_apart', 0)} kept apart though they share a phone or email)")
+             f"({ids['merged']} of them in more than one system; {ids['possible']} possible links held back for "
+             "review, never used to route a text)")
         if ids.get("example"):
             echo("   For example:")
             for line in ids["example"].splitlines():

@@ -74,10 +74,11 @@ def write_report(session: Any, path: Path) -> Path:
 def _persons(conn: Any) -> list[dict[str, Any]]:
     """Merged persons and their source records, if identity resolution has stored any."""
     try:
-        from .identity_store import merged_persons  # type: ignore[attr-defined]
-    except ImportError:
+        from .identity_demo import merged_persons
+
+        return merged_persons(conn)
+    except (ImportError, sa.exc.SQLAlchemyError):  # identity resolution not installed, or never run
         return []
-    return merged_persons(conn)
 
 
 # -- the page ------------------------------------------------------------------------------------------------
