@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .identity_config import CONSENT_FIELDS, GOLDEN_FIELDS, FieldRule, SurvivorshipSettings
@@ -28,7 +28,7 @@ __all__ = ["CONTACT_OF", "Golden", "SourceRecord", "choose"]
 #: consent field -> the contact field it is about
 CONTACT_OF = {"sms_consent": "phone", "email_consent": "email"}
 _INDEX = {name: i for i, name in enumerate(GOLDEN_FIELDS)}
-_OLDEST = datetime.min.isoformat()
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class SourceRecord:
 
     record_id: int
     connector_id: str
-    updated_at: str | None  # ISO-8601 UTC text (sorts in time order)
+    updated_at: datetime | None  # aware
     values: tuple[Any, ...]
 
     def get(self, name: str) -> Any:
@@ -92,7 +92,7 @@ def _pick(records: Sequence[SourceRecord], name: str, rule: FieldRule) -> Source
     return max(having, key=_recency)
 
 
-def _recency(record: SourceRecord) -> tuple[str, int]:
+def _recency(record: SourceRecord) -> tuple[datetime, int]:
     """Later ``updated_at`` first; among equals the record stored later (a higher row id)."""
     return (record.updated_at or _OLDEST, record.record_id)
 

@@ -1,0 +1,429 @@
+"""Resolving the stored customers into persons, and the manual overrides (issue 8).
+
+``resolve_store`` runs the matcher (``core/identity_match.py``) over the store's customers and writes persons,
+golden records, memberships, links and block keys (``core/identity_store.py``):
+
+- **full** (``--full``, and the first run): every live customer is matched again from scratch;
+- **incremental** (default): customers that are new or changed since they were resolved (their row hash differs)
+  are matched against the stored persons that share a block key with them, passed to the matcher as ``known``.
+  A changed or deleted record leaves its person first; the rest of that person stays together.
+
+Person ids are stable: a resolved person keeps the id that most of its records had (ties: the lower id), so
+re-running without changes changes no id. New persons get ids above any ever issued.
+
+``merge`` and ``split`` store must-link / cannot-link pairs (which every later run passes to the matcher) and
+apply them at once: a merge moves the smaller person's records into the larger; a split moves one record out
+into a person of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .errors import StoresyncError
+from .identity_config import IdentitySettings
+from .identity_golden import choose
+from .identity_match import Link, Ref, Resolution, block_keys, resolve
+from . import identity_store as db
+from .identity_store import Customers, load_customers
+
+__all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split"]
+
+#: which rule names a record's membership when several links touch it (strongest first)
+_STRENGTH = {"manual": 0, "member_id": 1, "email": 2, "phone+name": 3, "fuzzy": 4}
+_HOT_KEY = 2000  # a block key shared by more stored records than this fetches no candidates (too common)
+
+Progress = Callable[[str], None]
+
+
+class IdentityNotFound(StoresyncError):
+    """A person id or record named on the command line is not in the store (exit code 1)."""
+
+
+@dataclass
+class ResolveSummary:
+    """What one resolve did, for the CLI summary and ``--json``."""
+
+    run_id: int
+    full: bool
+    mode: str
+    records: int = 0  # records matched in this run
+    changed: int = 0  # records that left their person (changed or deleted) before matching
+    persons: int = 0  # persons written in this run
+    multi: int = 0  # of those, persons joining more than one record
+    largest: int = 0
+    links: dict[str, int] = field(default_factory=dict)  # auto links by rule
+    possible: int = 0
+    duplicates: int = 0  # refs found in a second customer stream of their connector (left out)
+    seconds: float = 0.0
+    total_persons: int = 0
+    total_records: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def resolve_store(store: Any, settings: IdentitySettings, *, full: bool = False,
+                  progress: Progress | None = None) -> ResolveSummary:
+    """Resolve the store's customers (incrementally unless ``full`` or never resolved); write the result."""
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    db.upgrade_person_table(store)
+    full = full or db.last_run(store) is None
+    run_id = db.start_run(store, full=full, mode=settings.mode)
+    summary = ResolveSummary(run_id, full, settings.mode)
+    try:
+        (_full if full else _incremental)(store, settings, summary, say)
+    except BaseException as exc:
+        db.fail_run(store, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    summary.seconds = round(time.perf_counter() - started, 2)
+    with store.read() as conn:
+        summary.total_persons = conn.execute(sa.select(sa.func.count()).select_from(db.PERSON)).scalar_one()
+        summary.total_records = conn.execute(sa.select(sa.func.count()).select_from(db.MEMBER)).scalar_one()
+    return summary
+
+
+# -- full ---------------------------------------------------------------------------------------------------
+
+def _full(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: Progress) -> None:
+    say("reading customers")
+    customers = load_customers(store)
+    summary.duplicates = len(customers.duplicates)
+    must, cannot = _pairs_within(db.overrides(store), customers.sources)
+    say(f"matching {len(customers.records):,} records")
+    match = settings.match_settings()
+    res = resolve(customers.records, match, must_link=must, cannot_link=cannot)
+    old = db.person_of_records(store)
+    next_id = db.max_person_id(store)
+    say(f"writing {len(res.persons):,} persons")
+    with store.write() as w:
+        db.clear_all(w)
+        _write(w, settings, summary, customers, res, old, next_id, old_links=[])
+        say("writing block keys")
+        _write_blocks(w, customers, match)
+        say("building indexes")
+        db.build_indexes(w)
+
+
+def _pairs_within(pairs: tuple[list[tuple[Ref, Ref]], list[tuple[Ref, Ref]]],
+                  present: Any) -> tuple[list[tuple[Ref, Ref]], list[tuple[Ref, Ref]]]:
+    """The stored (must, cannot) pairs whose two records are both among ``present``."""
+    must, cannot = pairs
+    return ([p for p in must if p[0] in present and p[1] in present],
+            [p for p in cannot if p[0] in present and p[1] in present])
+
+
+def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customers: Customers, res: Resolution,
+           old: dict[int, int], next_id: int, *, old_links: list[tuple[Any, ...]],
+           old_rules: dict[int, str] | None = None) -> None:
+    """Write persons, memberships and links of ``res`` (the tables hold nothing of these records).
+
+    ``old_rules``: record id -> the rule it was stored with, kept for known records no new link touches.
+    """
+    rid = {ref: src.record_id for ref, src in customers.sources.items()}
+    ids, max_id = assign_ids(res.persons, rid, old, next_id)
+    person_of = {ref: pid for refs, pid in zip(res.persons, ids) for ref in refs}
+    rules = _member_rules(res.links)
+    for ref, record_id in rid.items():
+        if ref not in rules and old_rules and record_id in old_rules:
+            rules[ref] = old_rules[record_id]
+    now = w.now_param
+    w.insert_rows("identity_member", db.MEMBER_COLS, [
+        [rid[r.ref], r.connector_id, r.stream, r.external_id, person_of[r.ref], rules.get(r.ref, "single"),
+         customers.hashes[r.ref]] for r in customers.records])
+    w.insert_rows("person", db.PERSON_COLS, [
+        db.person_row(pid, choose([customers.sources[r] for r in refs], settings.survivorship).values, len(refs),
+                      now) for refs, pid in zip(res.persons, ids)])
+    run = summary.run_id
+    rows = [db.link_row(run, "auto", link, rid, person_of[link.a], person_of[link.b]) for link in res.links]
+    rows += [db.link_row(run, "possible", link, rid, person_of[link.a], person_of[link.b])
+             for link in res.possible if person_of[link.a] != person_of[link.b]]
+    w.insert_rows("identity_link", db.LINK_COLS, rows)
+    _repoint_links(w, old_links, {rid[r]: p for r, p in person_of.items()})
+    summary.records = len(person_of)
+    summary.persons = len(ids)
+    summary.multi = sum(len(p) > 1 for p in res.persons)
+    summary.largest = max((len(p) for p in res.persons), default=0)
+    summary.links = dict(Counter(link.rule for link in res.links))
+    summary.possible = len(rows) - len(res.links)
+    db.finish_run(w, summary.run_id, {k: v for k, v in summary.as_dict().items() if k != "seconds"}, max_id)
+
+
+def assign_ids(persons: list[list[Ref]], record_ids: dict[Ref, int], old: dict[int, int],
+               next_id: int) -> tuple[list[int], int]:
+    """A person id per person: the old id most of its records had (each old id used once), else a new one.
+
+    Returns the ids and the highest id issued.
+    """
+    votes: list[tuple[int, int, int]] = []
+    for i, refs in enumerate(persons):
+        if len(refs) == 1:
+            pid = old.get(record_ids[refs[0]])
+            if pid is not None:
+                votes.append((-1, pid, i))
+            continue
+        for pid, n in Counter(old[r] for r in (record_ids[ref] for ref in refs) if r in old).items():
+            votes.append((-n, pid, i))
+    votes.sort()
+    ids = [0] * len(persons)
+    taken: set[int] = set()
+    for _n, pid, i in votes:
+        if not ids[i] and pid not in taken:
+            ids[i] = pid
+            taken.add(pid)
+    for i, pid in enumerate(ids):
+        if not pid:
+            next_id += 1
+            ids[i] = next_id
+    return ids, next_id
+
+
+def _member_rules(links: Iterable[Link]) -> dict[Ref, str]:
+    """The strongest rule of the links touching each record (the rule that brought it into its person)."""
+    rules: dict[Ref, str] = {}
+    for link in links:
+        for ref in (link.a, link.b):
+            current = rules.get(ref)
+            if current is None or _STRENGTH.get(link.rule, 9) < _STRENGTH.get(current, 9):
+                rules[ref] = link.rule
+    return rules
+
+
+def _write_blocks(w: Any, customers: Customers, match: Any) -> None:
+    rows = []
+    for record in customers.records:
+        rid = customers.sources[record.ref].record_id
+        rows += [[db.block_hash(key), rid] for key in block_keys(record, match)]
+    w.insert_rows("identity_block", ["key_hash", "record_id"], rows)
+
+
+def _repoint_links(w: Any, links: list[tuple[Any, ...]], person_of: dict[int, int]) -> None:
+    """Stored links of re-resolved records follow their records' new persons (a record not in ``person_of``
+    stays where it is); an auto link whose records now sit in two persons (a split) becomes ``undone``."""
+    rows = []
+    for link_id, a, b, kind, old_a, old_b in links:
+        pa, pb = person_of.get(a, old_a), person_of.get(b, old_b)
+        if (pa, pb) == (old_a, old_b):
+            continue
+        rows.append([pa, pb, "undone" if kind == "auto" and pa != pb else kind, link_id])
+    if rows:
+        p = "?" if w.dialect == "sqlite" else "%s"
+        w.dbapi.cursor().executemany(f"UPDATE identity_link SET person_id = {p}, other_person_id = {p}, "
+                                     f"kind = {p} WHERE id = {p}", rows)
+
+
+# -- incremental --------------------------------------------------------------------------------------------
+
+def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: Progress) -> None:
+    say("comparing customers with the last resolve")
+    stored = {m.record_id: m for m in db.members(store)}
+    fresh_ids, leaving = _changes(store, stored)
+    summary.changed = len(leaving)
+    if leaving:
+        _leave(store, settings, [stored[r] for r in leaving])
+    if not fresh_ids:
+        issued = db.max_person_id(store)
+        with store.write() as w:
+            db.finish_run(w, summary.run_id, {"records": 0, "changed": len(leaving)}, issued)
+        return
+    match = settings.match_settings()
+    fresh = load_customers(store, fresh_ids)
+    summary.duplicates = len(fresh.duplicates)
+    say(f"looking up candidates of {len(fresh.records):,} new or changed records")
+    keys = {db.block_hash(k) for r in fresh.records for k in block_keys(r, match)}
+    candidates = _candidate_persons(store, keys, set(leaving))
+    involved = db.members(store, person_ids=candidates)
+    known_customers = load_customers(store, [m.record_id for m in involved])
+    known = {m.ref: m.person_id for m in involved if m.ref in known_customers.sources}
+    everyone = _combine(known_customers, fresh)
+    must, cannot = _pairs_within(db.overrides(store), everyone.sources)
+    say(f"matching {len(fresh.records):,} records against {len(known):,} stored ones")
+    res = resolve(everyone.records, match, known=known, must_link=must, cannot_link=cannot)
+    res.links = [x for x in res.links if not (x.a in known and x.b in known and known[x.a] == known[x.b])]
+    old = {m.record_id: m.person_id for m in involved}
+    next_id = db.max_person_id(store)
+    with store.write() as w:
+        old_links = _links_of(w, candidates)
+        w.delete_in("identity_member", "record_id", [m.record_id for m in involved])
+        w.delete_in("person", "id", sorted(candidates))
+        _write(w, settings, summary, everyone, res, old, next_id, old_links=old_links,
+               old_rules={m.record_id: m.rule for m in involved})
+        _write_blocks(w, fresh, match)
+
+
+def _changes(store: Any, stored: dict[int, Any]) -> tuple[list[int], list[int]]:
+    """(customer row ids to match: new or changed; row ids whose membership must go: changed or deleted)."""
+    fresh, leaving, seen = [], [], set()
+    for rid, _cid, _ext, digest, deleted in db.customer_states(store):
+        seen.add(rid)
+        member = stored.get(rid)
+        if deleted:
+            if member is not None:
+                leaving.append(rid)
+            continue
+        if member is None or member.row_hash != digest:
+            fresh.append(rid)
+            if member is not None:
+                leaving.append(rid)
+    leaving += [rid for rid in stored if rid not in seen]
+    return fresh, leaving
+
+
+def _leave(store: Any, settings: IdentitySettings, leaving: list[Any]) -> None:
+    """Take changed and deleted records out of their persons (their links are undone); recompute those persons."""
+    ids = [m.record_id for m in leaving]
+    with store.write() as w:
+        w.delete_in("identity_member", "record_id", ids)
+        p = "?" if w.dialect == "sqlite" else "%s"
+        cur = w.dbapi.cursor()
+        for column in ("a_record", "b_record"):
+            cur.executemany(f"UPDATE identity_link SET kind = 'undone' WHERE kind = 'auto' AND {column} = {p}",
+                            [[i] for i in ids])
+    refresh_golden(store, settings, {m.person_id for m in leaving})
+
+
+def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], chunk: int = 2000) -> set[int]:
+    """Person ids of stored records sharing a block key with the new ones (keys held by too many skipped)."""
+    hashes = sorted(key_hashes)
+    by_key: dict[int, list[int]] = defaultdict(list)
+    b = db.BLOCK.c
+    with store.read() as conn:
+        for i in range(0, len(hashes), chunk):
+            for key, rid in conn.execute(sa.select(b.key_hash, b.record_id).where(b.key_hash.in_(hashes[i:i + chunk]))):
+                by_key[key].append(rid)
+        rids = sorted({r for group in by_key.values() if len(group) <= _HOT_KEY for r in group} - leaving)
+        m = db.MEMBER.c
+        persons: set[int] = set()
+        for i in range(0, len(rids), chunk):
+            persons.update(conn.execute(sa.select(m.person_id).where(m.record_id.in_(rids[i:i + chunk]))).scalars())
+    return persons
+
+
+def _combine(a: Customers, b: Customers) -> Customers:
+    out = Customers(a.records + b.records, {**a.sources, **b.sources}, {**a.hashes, **b.hashes},
+                    a.duplicates + b.duplicates)
+    return out
+
+
+def _links_of(w: Any, person_ids: Iterable[int]) -> list[tuple[Any, ...]]:
+    """(id, a_record, b_record, kind, person_id, other_person_id) of the stored links of these persons."""
+    ids = sorted(set(person_ids))
+    out: list[tuple[Any, ...]] = []
+    link = db.LINK.c
+    for i in range(0, len(ids), 2000):
+        chunk = ids[i:i + 2000]
+        out += [tuple(r) for r in w.conn.execute(sa.select(
+            link.id, link.a_record, link.b_record, link.kind, link.person_id, link.other_person_id).where(
+            sa.or_(link.person_id.in_(chunk), link.other_person_id.in_(chunk))))]
+    return out
+
+
+# -- golden records and overrides ---------------------------------------------------------------------------
+
+def refresh_golden(store: Any, settings: IdentitySettings, person_ids: Iterable[int]) -> None:
+    """Recompute the golden records of these persons from their current members (a person left empty goes)."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return
+    found = db.members(store, person_ids=ids)
+    customers = load_customers(store, [m.record_id for m in found])
+    groups: dict[int, list[Any]] = defaultdict(list)
+    for m in found:
+        if m.ref in customers.sources:
+            groups[m.person_id].append(customers.sources[m.ref])
+    with store.write() as w:
+        w.delete_in("person", "id", ids)
+        w.insert_rows("person", db.PERSON_COLS, [
+            db.person_row(pid, choose(srcs, settings.survivorship).values, len(srcs), w.now_param)
+            for pid, srcs in groups.items()])
+
+
+def find_person(store: Any, target: str) -> int:
+    """A person id from ``PERSON_ID`` or ``CONNECTOR_ID:EXTERNAL_ID``; ``IdentityNotFound`` if none."""
+    if target.isdigit():
+        with store.read() as conn:
+            if conn.execute(sa.select(db.PERSON.c.id).where(db.PERSON.c.id == int(target))).first():
+                return int(target)
+        raise IdentityNotFound(f"no person {target}", hint="see `storesync identities export` for person ids")
+    ref = parse_ref(target)
+    found = db.members(store, ref=ref)
+    if not found:
+        raise IdentityNotFound(f"no resolved customer record {target}",
+                               hint="give CONNECTOR_ID:EXTERNAL_ID of a stored customer, then run "
+                                    "`storesync identities resolve` if it is new")
+    return found[0].person_id
+
+
+def parse_ref(target: str) -> Ref:
+    cid, sep, ext = target.partition(":")
+    if not sep or not cid or not ext:
+        raise IdentityNotFound(f"{target!r} is neither a person id nor CONNECTOR_ID:EXTERNAL_ID")
+    return (cid, ext)
+
+
+def merge(store: Any, settings: IdentitySettings, a: str, b: str, who: str) -> tuple[int, int]:
+    """Store ``merge A B`` and apply it: the smaller person's records join the larger. Returns (kept, gone)."""
+    pa, pb = find_person(store, a), find_person(store, b)
+    if pa == pb:
+        raise IdentityNotFound(f"{a} and {b} are already one person ({pa})")
+    ma, mb = db.members(store, person_ids=[pa]), db.members(store, person_ids=[pb])
+    (keep, _keep_m), (gone, _gone_m) = sorted([(pa, ma), (pb, mb)], key=lambda x: (-len(x[1]), x[0]))
+    anchor_a, anchor_b = _anchor(a, ma), _anchor(b, mb)
+    run = db.last_run(store)
+    with store.write() as w:
+        db.add_overrides(w, "must_link", [(anchor_a.ref, anchor_b.ref)], f"merge {a} {b}", who)
+        w.conn.execute(sa.update(db.MEMBER).where(db.MEMBER.c.person_id == gone).values(person_id=keep))
+        w.conn.execute(sa.update(db.MEMBER).where(db.MEMBER.c.record_id.in_(
+            [anchor_a.record_id, anchor_b.record_id]), db.MEMBER.c.rule == "single").values(rule="manual"))
+        for column in ("person_id", "other_person_id"):
+            w.conn.execute(sa.update(db.LINK).where(db.LINK.c[column] == gone).values({column: keep}))
+        manual = Link(anchor_a.ref, anchor_b.ref, "manual", f"merge {a} {b}", 1.0, (f"merged by hand by {who}",))
+        w.insert_rows("identity_link", db.LINK_COLS, [db.link_row(
+            run["id"] if run else 0, "auto", manual, {anchor_a.ref: anchor_a.record_id,
+                                                      anchor_b.ref: anchor_b.record_id}, keep, keep)])
+    refresh_golden(store, settings, [keep, gone])
+    return keep, gone
+
+
+def split(store: Any, settings: IdentitySettings, person: str, record: str, who: str) -> tuple[int, int]:
+    """Store ``split PERSON RECORD`` and apply it: the record leaves into a person of its own.
+
+    Returns (person id, the record's new person id).
+    """
+    pid = find_person(store, person)
+    ref = parse_ref(record)
+    found = db.members(store, person_ids=[pid])
+    mine = [m for m in found if m.ref == ref]
+    if not mine:
+        raise IdentityNotFound(f"record {record} is not in person {pid}")
+    if len(found) == 1:
+        raise IdentityNotFound(f"person {pid} has only the record {record}; nothing to split")
+    new_id = db.max_person_id(store) + 1
+    rid = mine[0].record_id
+    run = db.last_run(store)
+    with store.write() as w:
+        db.add_overrides(w, "cannot_link", [(ref, m.ref) for m in found if m.ref != ref], f"split {pid} {record}",
+                         who)
+        w.conn.execute(sa.update(db.MEMBER).where(db.MEMBER.c.record_id == rid).values(person_id=new_id,
+                                                                                         rule="manual"))
+        _repoint_links(w, _links_of(w, [pid]), {m.record_id: (new_id if m.record_id == rid else pid)
+                                               for m in found})
+        if run is not None:
+            w.conn.execute(sa.update(db.RUN).where(db.RUN.c.id == run["id"]).values(max_person_id=new_id))
+    refresh_golden(store, settings, [pid, new_id])
+    return pid, new_id
+
+
+def _anchor(target: str, found: list[Any]) -> Any:
+    """The record a merge names: the one given, or the first of the person."""
+    if not target.isdigit():
+        ref = parse_ref(target)
+        return next(m for m in found if m.ref == ref)
+    return min(found, key=lambda m: m.record_id)
