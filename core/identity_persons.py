@@ -105,7 +105,7 @@ def _full(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: 
     say(f"writing {len(res.persons):,} persons")
     with store.write() as w:
         db.clear_all(w)
-        _write(w, settings, summary, customers, res, old, next_id, old_links=[])
+        _write(w, settings, summary, customers, res, old, next_id, old_links=[], cannot=cannot)
         say("writing block keys")
         _write_blocks(w, customers, match)
         say("building indexes")
@@ -122,7 +122,7 @@ def _pairs_within(pairs: tuple[list[tuple[Ref, Ref]], list[tuple[Ref, Ref]]],
 
 def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customers: Customers, res: Resolution,
            old: dict[int, int], next_id: int, *, old_links: list[tuple[Any, ...]],
-           old_rules: dict[int, str] | None = None) -> None:
+           cannot: list[tuple[Ref, Ref]], old_rules: dict[int, str] | None = None) -> None:
     """Write persons, memberships and links of ``res`` (the tables hold nothing of these records).
 
     ``old_rules``: record id -> the rule it was stored with, kept for known records no new link touches.
@@ -143,8 +143,10 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
                       now) for refs, pid in zip(res.persons, ids)])
     run = summary.run_id
     rows = [db.link_row(run, "auto", link, rid, person_of[link.a], person_of[link.b]) for link in res.links]
+    decided = {frozenset(pair) for pair in cannot}  # a pair split by hand is no longer a question
     rows += [db.link_row(run, "possible", link, rid, person_of[link.a], person_of[link.b])
-             for link in res.possible if person_of[link.a] != person_of[link.b]]
+             for link in res.possible
+             if person_of[link.a] != person_of[link.b] and frozenset((link.a, link.b)) not in decided]
     w.insert_rows("identity_link", db.LINK_COLS, rows)
     _repoint_links(w, old_links, {rid[r]: p for r, p in person_of.items()})
     summary.records = len(person_of)
@@ -253,7 +255,7 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
         old_links = _links_of(w, candidates)
         w.delete_in("identity_member", "record_id", [m.record_id for m in involved])
         w.delete_in("person", "id", sorted(candidates))
-        _write(w, settings, summary, everyone, res, old, next_id, old_links=old_links,
+        _write(w, settings, summary, everyone, res, old, next_id, old_links=old_links, cannot=cannot,
                old_rules={m.record_id: m.rule for m in involved})
         _write_blocks(w, fresh, match)
 

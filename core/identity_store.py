@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from .writer import BatchWriter
 
 __all__ = ["Customers", "IdentityBlockRow", "IdentityLinkRow", "IdentityMemberRow", "IdentityOverrideRow",
-           "IdentityRunRow", "Member", "block_hash", "load_customers", "upgrade_person_table"]
+           "IdentityRunRow", "Member", "block_hash", "export_rows", "load_customers", "members", "overrides",
+           "upgrade_person_table"]
 
 CUSTOMER = ENTITY_TABLES["customer"]
 
@@ -361,3 +362,13 @@ def upgrade_person_table(store: Store) -> list[str]:
             conn.exec_driver_sql(f'ALTER TABLE person ADD COLUMN "{column.name}" '
                                  f"{column.type.compile(dialect=store.engine.dialect)}")
     return [c.name for c in missing]
+
+
+def export_rows(store: Store) -> Iterator[tuple[str, str, str, int, str]]:
+    """(connector id, stream, external id, person id, rule) of every resolved record, by person."""
+    m = MEMBER.c
+    query = sa.select(m.connector_id, m.stream, m.external_id, m.person_id, m.rule).order_by(m.person_id,
+                                                                                             m.record_id)
+    with store.read() as conn:
+        for row in conn.execution_options(yield_per=10000).execute(query):
+            yield tuple(row)  # type: ignore[misc]
