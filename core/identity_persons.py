@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,53 +125,63 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
            cannot: list[tuple[Ref, Ref]], old_rules: dict[int, str] | None = None) -> None:
     """Write persons, memberships and links of ``res`` (the tables hold nothing of these records).
 
+    Rows are generated and inserted in chunks, so a million records never sit in memory as rows at once.
     ``old_rules``: record id -> the rule it was stored with, kept for known records no new link touches.
     """
-    rid = {ref: src.record_id for ref, src in customers.sources.items()}
-    ids, max_id = assign_ids(res.persons, rid, old, next_id)
+    sources = customers.sources
+    ids, max_id = assign_ids(res.persons, sources, old, next_id)
     person_of = {ref: pid for refs, pid in zip(res.persons, ids) for ref in refs}
     rules = _member_rules(res.links)
-    for ref, record_id in rid.items():
-        if ref not in rules and old_rules and record_id in old_rules:
-            rules[ref] = old_rules[record_id]
-    now = w.now_param
-    w.insert_rows("identity_member", db.MEMBER_COLS, [
-        [rid[r.ref], r.connector_id, r.stream, r.external_id, person_of[r.ref], rules.get(r.ref, "single"),
-         customers.hashes[r.ref]] for r in customers.records])
-    w.insert_rows("person", db.PERSON_COLS, [
-        db.person_row(pid, choose([customers.sources[r] for r in refs], settings.survivorship).values, len(refs),
-                      now) for refs, pid in zip(res.persons, ids)])
+    if old_rules:
+        for ref, src in sources.items():
+            if ref not in rules and src.record_id in old_rules:
+                rules[ref] = old_rules[src.record_id]
+    db.insert_chunked(w, "identity_member", db.MEMBER_COLS, (
+        [sources[r.ref].record_id, r.connector_id, r.stream, r.external_id, person_of[r.ref],
+         rules.get(r.ref, "single"), customers.hashes[r.ref]] for r in customers.records))
+    db.insert_chunked(w, "person", db.PERSON_COLS, _person_rows(settings, res.persons, ids, sources, w.now_param))
     run = summary.run_id
-    rows = [db.link_row(run, "auto", link, rid, person_of[link.a], person_of[link.b]) for link in res.links]
     decided = {frozenset(pair) for pair in cannot}  # a pair split by hand is no longer a question
-    rows += [db.link_row(run, "possible", link, rid, person_of[link.a], person_of[link.b])
-             for link in res.possible
-             if person_of[link.a] != person_of[link.b] and frozenset((link.a, link.b)) not in decided]
-    w.insert_rows("identity_link", db.LINK_COLS, rows)
-    _repoint_links(w, old_links, {rid[r]: p for r, p in person_of.items()})
+    possible = [x for x in res.possible
+                if person_of[x.a] != person_of[x.b] and frozenset((x.a, x.b)) not in decided]
+    db.insert_chunked(w, "identity_link", db.LINK_COLS, (
+        db.link_row(run, kind, x, sources[x.a].record_id, sources[x.b].record_id, person_of[x.a], person_of[x.b])
+        for kind, links in (("auto", res.links), ("possible", possible)) for x in links))
+    _repoint_links(w, old_links, {sources[r].record_id: p for r, p in person_of.items()} if old_links else {})
     summary.records = len(person_of)
     summary.persons = len(ids)
     summary.multi = sum(len(p) > 1 for p in res.persons)
     summary.largest = max((len(p) for p in res.persons), default=0)
-    summary.links = dict(Counter(link.rule for link in res.links))
-    summary.possible = len(rows) - len(res.links)
+    summary.links = dict(Counter(x.rule for x in res.links))
+    summary.possible = len(possible)
     db.finish_run(w, summary.run_id, {k: v for k, v in summary.as_dict().items() if k != "seconds"}, max_id)
 
 
-def assign_ids(persons: list[list[Ref]], record_ids: dict[Ref, int], old: dict[int, int],
+def _person_rows(settings: IdentitySettings, persons: list[list[Ref]], ids: list[int], sources: dict[Ref, Any],
+                 now: Any) -> Iterable[list[Any]]:
+    """Golden ``person`` rows; a one-record person is its record's values (no survivorship to run)."""
+    for refs, pid in zip(persons, ids):
+        if len(refs) == 1:
+            yield [pid, "{}", now, 1, *sources[refs[0]].values]
+        else:
+            yield db.person_row(pid, choose([sources[r] for r in refs], settings.survivorship).values, len(refs),
+                                now)
+
+
+def assign_ids(persons: list[list[Ref]], sources: Mapping[Ref, Any], old: dict[int, int],
                next_id: int) -> tuple[list[int], int]:
     """A person id per person: the old id most of its records had (each old id used once), else a new one.
 
-    Returns the ids and the highest id issued.
+    ``sources``: ref -> its ``SourceRecord`` (for the customer row id). Returns the ids and the highest id issued.
     """
     votes: list[tuple[int, int, int]] = []
     for i, refs in enumerate(persons):
         if len(refs) == 1:
-            pid = old.get(record_ids[refs[0]])
+            pid = old.get(sources[refs[0]].record_id)
             if pid is not None:
                 votes.append((-1, pid, i))
             continue
-        for pid, n in Counter(old[r] for r in (record_ids[ref] for ref in refs) if r in old).items():
+        for pid, n in Counter(old[r] for r in (sources[ref].record_id for ref in refs) if r in old).items():
             votes.append((-n, pid, i))
     votes.sort()
     ids = [0] * len(persons)
@@ -199,11 +209,10 @@ def _member_rules(links: Iterable[Link]) -> dict[Ref, str]:
 
 
 def _write_blocks(w: Any, customers: Customers, match: Any) -> None:
-    rows = []
-    for record in customers.records:
-        rid = customers.sources[record.ref].record_id
-        rows += [[db.block_hash(key), rid] for key in block_keys(record, match)]
-    w.insert_rows("identity_block", ["key_hash", "record_id"], rows)
+    sources = customers.sources
+    db.insert_chunked(w, "identity_block", ["key_hash", "record_id"], (
+        [db.block_hash(key), sources[record.ref].record_id] for record in customers.records
+        for key in block_keys(record, match)))
 
 
 def _repoint_links(w: Any, links: list[tuple[Any, ...]], person_of: dict[int, int]) -> None:
@@ -388,8 +397,7 @@ def merge(store: Any, settings: IdentitySettings, a: str, b: str, who: str) -> t
             w.conn.execute(sa.update(db.LINK).where(db.LINK.c[column] == gone).values({column: keep}))
         manual = Link(anchor_a.ref, anchor_b.ref, "manual", f"merge {a} {b}", 1.0, (f"merged by hand by {who}",))
         w.insert_rows("identity_link", db.LINK_COLS, [db.link_row(
-            run["id"] if run else 0, "auto", manual, {anchor_a.ref: anchor_a.record_id,
-                                                      anchor_b.ref: anchor_b.record_id}, keep, keep)])
+            run["id"] if run else 0, "auto", manual, anchor_a.record_id, anchor_b.record_id, keep, keep)])
     refresh_golden(store, settings, [keep, gone])
     return keep, gone
 

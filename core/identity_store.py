@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -312,20 +313,27 @@ def build_indexes(w: BatchWriter) -> None:
         w.conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
 
 
-def link_row(run_id: int, kind: str, link: Link, record_ids: dict[Ref, int], person_a: int,
+def link_row(run_id: int, kind: str, link: Link, record_a: int, record_b: int, person_a: int,
              person_b: int) -> list[Any]:
     """A link as an ``identity_link`` row (``LINK_COLS`` order)."""
-    return [run_id, kind, person_a, person_b, record_ids[link.a], record_ids[link.b], link.rule, link.value,
-            float(link.score), json_text(list(link.evidence))]
+    return [run_id, kind, person_a, person_b, record_a, record_b, link.rule, link.value, float(link.score),
+            json_text(list(link.evidence))]
+
+
+def insert_chunked(w: BatchWriter, table: str, cols: list[str], rows: Iterable[list[Any]],
+                   size: int = 50_000) -> int:
+    """Insert rows from an iterable ``size`` at a time (bounded memory); return how many."""
+    total = 0
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        w.insert_rows(table, cols, batch)
+        total += len(batch)
+    return total
 
 
 def person_row(person_id: int, golden: dict[str, Any], records: int, now: Any) -> list[Any]:
     """A golden record as a ``person`` row (``PERSON_COLS`` order)."""
     return [person_id, "{}", now, records, *(golden[f] for f in GOLDEN_FIELDS)]
-
-
-def now_param(w: BatchWriter) -> Any:
-    return w.now_param
 
 
 def start_run(store: Store, *, full: bool, mode: str) -> int:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from storesync.core import identity_store as db
 from storesync.core.identity_config import IdentitySettings
+from storesync.core.identity_golden import SourceRecord
 from storesync.core.identity_persons import IdentityNotFound, assign_ids, merge, resolve_store, split
 from storesync.core.models import Customer
 from storesync.core.store import Store
@@ -146,7 +147,7 @@ def test_deleted_records_leave_their_person(store: Store) -> None:
 
 
 def test_assign_ids_keeps_the_id_most_records_had() -> None:
-    rid = {("a", str(i)): i for i in range(6)}
+    rid = {("a", str(i)): SourceRecord(i, "a", None, ()) for i in range(6)}
     old = {0: 10, 1: 10, 2: 11, 3: 11, 4: 11}
     ids, top = assign_ids([[("a", "0"), ("a", "1"), ("a", "2")], [("a", "3"), ("a", "4")], [("a", "5")]], rid, old,
                           20)
