@@ -162,7 +162,7 @@ class Customers:
 
     def add_row(self, row: Any) -> None:
         (rid, cid, stream, ext, digest, updated, member, email, phone, first, last, full, birth, line1, line2,
-         city, postal, country, language, sms, mail) = row
+         city, postal, country, language, sms, mail, national_id) = row
         ref = (cid, ext)
         if ref in self.sources:
             self.duplicates.append(ref)
@@ -170,7 +170,8 @@ class Customers:
         updated = _aware(updated)
         address = f"{line1} {line2}" if line1 and line2 else line1 or line2
         self.records.append(IdentityRecord(cid, ext, member, email, phone, first, last, _date(birth), stream, full,
-                                           address, city, postal, updated))
+                                           address, city, postal, updated,
+                                           str(national_id) if national_id is not None else None))
         self.sources[ref] = SourceRecord(rid, cid, updated, (first, last, email, phone, member, birth, language,
                                                              line1, city, postal, country, sms, mail))
         self.hashes[ref] = digest
@@ -179,7 +180,7 @@ class Customers:
 def load_customers(store: Store, ids: Iterable[int] | None = None, *, chunk: int = 5000) -> Customers:
     """The live (not deleted) stored customers of every connector; only the row ``ids`` given, if any."""
     out = Customers()
-    base = sa.select(*_CUSTOMER_COLS).where(sa.or_(_C.deleted.is_(None), ~_C.deleted))
+    base = sa.select(*_CUSTOMER_COLS, _national_id(store.dialect)).where(sa.or_(_C.deleted.is_(None), ~_C.deleted))
     with store.read() as conn:
         if ids is None:
             for row in conn.execute(base.order_by(_C.id)):
@@ -190,6 +191,13 @@ def load_customers(store: Store, ids: Iterable[int] | None = None, *, chunk: int
             for row in conn.execute(base.where(_C.id.in_(wanted[i:i + chunk])).order_by(_C.id)):
                 out.add_row(row)
     return out
+
+
+def _national_id(dialect: str) -> Any:
+    """``attributes.national_id`` of a customer (a government id a mapping may keep, e.g. HKID), read in SQL."""
+    if dialect == "sqlite":
+        return sa.literal_column("json_extract(customer.attributes, '$.national_id')")
+    return sa.literal_column("customer.attributes ->> 'national_id'")
 
 
 def customer_states(store: Store) -> Iterator[tuple[int, str, str, str, bool]]:

@@ -152,3 +152,19 @@ def test_assign_ids_keeps_the_id_most_records_had() -> None:
     ids, top = assign_ids([[("a", "0"), ("a", "1"), ("a", "2")], [("a", "3"), ("a", "4")], [("a", "5")]], rid, old,
                           20)
     assert ids == [10, 11, 21] and top == 21
+
+
+def test_a_national_id_kept_in_attributes_reaches_the_matcher(store_url: str) -> None:
+    s = Store(store_url)
+    try:
+        with s.write() as w:
+            w.upsert("erp", "partners", "customer", [customer("p1", first_name="Ka Yan", last_name="Ho",
+                                                              attributes={"national_id": "A1234563"})])
+            w.upsert("tills", "members", "customer", [customer("m1", first_name="Ka Yan", last_name="Ho",
+                                                               attributes={"national_id": "A1234563"})])
+        summary = resolve_store(s, SETTINGS, full=True)
+        p = persons(s)
+        assert summary.links == {"national_id": 1}
+        assert p[("erp", "p1")] == p[("tills", "m1")]
+    finally:
+        s.close()
