@@ -106,6 +106,8 @@ def _shared(rule: str, value: str, a: Any, b: Any, evidence: list[str] | None) -
 
     if rule == "member_id":
         return f"have the same member number {field('member_id') or value}"
+    if rule == "national_id":
+        return f"have the same ID number (ending {str(value)[-4:]})"
     if rule == "email":
         return f"share the email address {field('email') or value}"
     if rule == "phone+name":

@@ -62,48 +62,79 @@ def choose(records: Sequence[SourceRecord], rules: SurvivorshipSettings) -> Gold
         (only,) = records
         return Golden(dict(zip(GOLDEN_FIELDS, only.values)),
                       {f: only.record_id if v is not None else None for f, v in zip(GOLDEN_FIELDS, only.values)})
+    plan = _plan(rules)
+    ranked = {order: sorted(records, key=key, reverse=True) for order, key in plan.orders.items()}
     values: dict[str, Any] = {}
     origin: dict[str, int | None] = {}
-    for name in GOLDEN_FIELDS:
-        if name in CONSENT_FIELDS:
-            continue
-        pick = _pick(records, name, rules.rule_for(name))
-        values[name], origin[name] = (pick.get(name), pick.record_id) if pick else (None, None)
-    for name in CONSENT_FIELDS:
-        rule = rules.rule_for(name)
-        if rule.strategy == "most_restrictive":
-            values[name], origin[name] = _most_restrictive(records, name, values[CONTACT_OF[name]])
+    for name, index, order in plan.fields:
+        values[name], origin[name] = _first_filled(ranked[order], index)
+    for name, index, order in plan.consent:
+        if order is None:
+            values[name], origin[name] = _most_restrictive(records, index, _INDEX[CONTACT_OF[name]],
+                                                           values[CONTACT_OF[name]])
         else:
-            pick = _pick(records, name, rule)
-            values[name], origin[name] = (pick.get(name), pick.record_id) if pick else (None, None)
+            values[name], origin[name] = _first_filled(ranked[order], index)
     return Golden(values, origin)
 
 
-def _pick(records: Sequence[SourceRecord], name: str, rule: FieldRule) -> SourceRecord | None:
-    having = [r for r in records if r.get(name) is not None and r.get(name) != ""]
-    if not having:
-        return None
-    if rule.strategy == "most_complete":
-        return max(having, key=lambda r: (r.filled, *_recency(r)))
-    if rule.strategy == "source_priority":
-        order = {cid: i for i, cid in enumerate(rule.sources or [])}
-        best = min(order.get(r.connector_id, len(order)) for r in having)
-        having = [r for r in having if order.get(r.connector_id, len(order)) == best]
-    return max(having, key=_recency)
+def _first_filled(ranked: list[SourceRecord], index: int) -> tuple[Any, int | None]:
+    for r in ranked:
+        value = r.values[index]
+        if value is not None and value != "":
+            return value, r.record_id
+    return None, None
 
 
-def _recency(record: SourceRecord) -> tuple[datetime, int]:
-    """Later ``updated_at`` first; among equals the record stored later (a higher row id)."""
-    return (record.updated_at or _OLDEST, record.record_id)
+class _Plan:
+    """A survivorship configuration compiled once: per field its position and the record order it reads in.
+
+    An order is a sort key over records (best first after a reverse sort); fields sharing a strategy share
+    one sort per person.
+    """
+
+    def __init__(self, rules: SurvivorshipSettings) -> None:
+        self.orders: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.fields: list[tuple[str, int, tuple[str, tuple[str, ...]]]] = []
+        self.consent: list[tuple[str, int, tuple[str, tuple[str, ...]] | None]] = []
+        for name in GOLDEN_FIELDS:
+            rule = rules.rule_for(name)
+            order = None if rule.strategy == "most_restrictive" else self._order(rule)
+            (self.consent if name in CONSENT_FIELDS else self.fields).append((name, _INDEX[name], order))
+
+    def _order(self, rule: FieldRule) -> tuple[str, tuple[str, ...]]:
+        key = (rule.strategy, tuple(rule.sources or ()) if rule.strategy == "source_priority" else ())
+        if key not in self.orders:
+            self.orders[key] = _sort_key(*key)
+        return key
 
 
-def _most_restrictive(records: Sequence[SourceRecord], name: str, contact: Any) -> tuple[bool | None, int | None]:
+def _sort_key(strategy: str, sources: tuple[str, ...]) -> Any:
+    if strategy == "most_complete":
+        return lambda r: (r.filled, r.updated_at or _OLDEST, r.record_id)
+    if strategy == "source_priority":
+        rank = {cid: len(sources) - i for i, cid in enumerate(sources)}  # unlisted connectors rank 0 (last)
+        return lambda r: (rank.get(r.connector_id, 0), r.updated_at or _OLDEST, r.record_id)
+    return lambda r: (r.updated_at or _OLDEST, r.record_id)  # most_recent; among equals the later-stored row
+
+
+_PLANS: dict[int, tuple[SurvivorshipSettings, _Plan]] = {}
+
+
+def _plan(rules: SurvivorshipSettings) -> _Plan:
+    """The compiled plan of ``rules`` (kept per settings object; the object is held so its id stays unique)."""
+    cached = _PLANS.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        cached = _PLANS[id(rules)] = (rules, _Plan(rules))
+    return cached[1]
+
+
+def _most_restrictive(records: Sequence[SourceRecord], index: int, holder: int,
+                      contact: Any) -> tuple[bool | None, int | None]:
     """Opt-out anywhere wins; ``true`` only from a record holding the golden contact; else unknown."""
     for r in records:
-        if r.get(name) is False:
+        if r.values[index] is False:
             return False, r.record_id
-    holder = CONTACT_OF[name]
     for r in records:
-        if r.get(name) is True and r.get(holder) == contact:
+        if r.values[index] is True and r.values[holder] == contact:
             return True, r.record_id
     return None, None

@@ -18,26 +18,29 @@ into a person of its own.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from .errors import StoresyncError
 from .identity_config import IdentitySettings
+from .identity_features import Features, extract
 from .identity_golden import choose
-from .identity_match import Link, Ref, Resolution, block_keys, resolve
+from .identity_match import Link, Ref, Resolution, resolve
 from . import identity_store as db
 from .identity_store import Customers, load_customers
 
-__all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split"]
+__all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split", "write_full"]
 
 #: which rule names a record's membership when several links touch it (strongest first)
 _STRENGTH = {"manual": 0, "member_id": 1, "email": 2, "phone+name": 3, "fuzzy": 4}
-_HOT_KEY = 2000  # a block key shared by more stored records than this fetches no candidates (too common)
 
 Progress = Callable[[str], None]
 
@@ -79,7 +82,8 @@ def resolve_store(store: Any, settings: IdentitySettings, *, full: bool = False,
     run_id = db.start_run(store, full=full, mode=settings.mode)
     summary = ResolveSummary(run_id, full, settings.mode)
     try:
-        (_full if full else _incremental)(store, settings, summary, say)
+        with _no_cycle_collection():
+            (_full if full else _incremental)(store, settings, summary, say)
     except BaseException as exc:
         db.fail_run(store, run_id, f"{type(exc).__name__}: {exc}")
         raise
@@ -88,6 +92,19 @@ def resolve_store(store: Any, settings: IdentitySettings, *, full: bool = False,
         summary.total_persons = conn.execute(sa.select(sa.func.count()).select_from(db.PERSON)).scalar_one()
         summary.total_records = conn.execute(sa.select(sa.func.count()).select_from(db.MEMBER)).scalar_one()
     return summary
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """A resolve holds millions of long-lived objects without reference cycles (records, tuples, arrays); the
+    cycle collector would scan them again on every full collection as they pile up, so it is off for the run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # -- full ---------------------------------------------------------------------------------------------------
@@ -100,14 +117,21 @@ def _full(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: 
     say(f"matching {len(customers.records):,} records")
     match = settings.match_settings()
     res = resolve(customers.records, match, must_link=must, cannot_link=cannot)
+    write_full(store, settings, summary, customers, res, cannot, say)
+
+
+def write_full(store: Any, settings: IdentitySettings, summary: ResolveSummary, customers: Customers,
+               res: Resolution, cannot: list[tuple[Ref, Ref]], say: Progress) -> None:
+    """Replace the stored resolution with ``res`` in one transaction (person ids kept where membership allows)."""
     old = db.person_of_records(store)
     next_id = db.max_person_id(store)
+    match = settings.match_settings()
     say(f"writing {len(res.persons):,} persons")
     with store.write() as w:
         db.clear_all(w)
         _write(w, settings, summary, customers, res, old, next_id, old_links=[], cannot=cannot)
         say("writing block keys")
-        _write_blocks(w, customers, match)
+        _write_blocks(w, customers, _features(res, customers, match), match, full=True)
         say("building indexes")
         db.build_indexes(w)
 
@@ -136,9 +160,7 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
         for ref, src in sources.items():
             if ref not in rules and src.record_id in old_rules:
                 rules[ref] = old_rules[src.record_id]
-    db.insert_chunked(w, "identity_member", db.MEMBER_COLS, (
-        [sources[r.ref].record_id, r.connector_id, r.stream, r.external_id, person_of[r.ref],
-         rules.get(r.ref, "single"), customers.hashes[r.ref]] for r in customers.records))
+    db.insert_chunked(w, "identity_member", db.MEMBER_COLS, _member_rows(customers, person_of, rules))
     db.insert_chunked(w, "person", db.PERSON_COLS, _person_rows(settings, res.persons, ids, sources, w.now_param))
     run = summary.run_id
     decided = {frozenset(pair) for pair in cannot}  # a pair split by hand is no longer a question
@@ -155,6 +177,14 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
     summary.links = dict(Counter(x.rule for x in res.links))
     summary.possible = len(possible)
     db.finish_run(w, summary.run_id, {k: v for k, v in summary.as_dict().items() if k != "seconds"}, max_id)
+
+
+def _member_rows(customers: Customers, person_of: dict[Ref, int], rules: dict[Ref, str]) -> Iterable[list[Any]]:
+    sources, hashes = customers.sources, customers.hashes
+    for r in customers.records:
+        ref = r.ref
+        yield [sources[ref].record_id, r.connector_id, r.stream, r.external_id, person_of[ref],
+               rules.get(ref, "single"), hashes[ref]]
 
 
 def _person_rows(settings: IdentitySettings, persons: list[list[Ref]], ids: list[int], sources: dict[Ref, Any],
@@ -208,11 +238,19 @@ def _member_rules(links: Iterable[Link]) -> dict[Ref, str]:
     return rules
 
 
-def _write_blocks(w: Any, customers: Customers, match: Any) -> None:
-    sources = customers.sources
-    db.insert_chunked(w, "identity_block", ["key_hash", "record_id"], (
-        [db.block_hash(key), sources[record.ref].record_id] for record in customers.records
-        for key in block_keys(record, match)))
+def _write_blocks(w: Any, customers: Customers, feats: Features, match: Any, *, full: bool) -> None:
+    """Store the block keys of ``customers`` (a full run leaves out keys too common for the matcher to use)."""
+    ids = np.fromiter((customers.sources[r.ref].record_id for r in customers.records), dtype=np.int64,
+                      count=len(customers.records))
+    hashes, owners = db.block_rows(feats, ids, match.max_block if full else None)
+    db.insert_chunked(w, "identity_block", ["key_hash", "record_id"],
+                      ([h, r] for h, r in zip(hashes.tolist(), owners.tolist())))
+
+
+def _features(res: Resolution, customers: Customers, match: Any) -> Features:
+    """The matcher's interned features of the records, when the resolution carries them (else computed again)."""
+    feats = getattr(res, "features", None)
+    return feats if feats is not None else extract(customers.records, match.region)
 
 
 def _repoint_links(w: Any, links: list[tuple[Any, ...]], person_of: dict[int, int]) -> None:
@@ -248,8 +286,9 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
     fresh = load_customers(store, fresh_ids)
     summary.duplicates = len(fresh.duplicates)
     say(f"looking up candidates of {len(fresh.records):,} new or changed records")
-    keys = {db.block_hash(k) for r in fresh.records for k in block_keys(r, match)}
-    candidates = _candidate_persons(store, keys, set(leaving))
+    fresh_feats = extract(fresh.records, match.region)
+    keys = set(db.block_rows(fresh_feats, np.zeros(len(fresh.records), dtype=np.int64))[0].tolist())
+    candidates = _candidate_persons(store, keys, set(leaving), match.max_block)
     involved = db.members(store, person_ids=candidates)
     known_customers = load_customers(store, [m.record_id for m in involved])
     known = {m.ref: m.person_id for m in involved if m.ref in known_customers.sources}
@@ -266,7 +305,7 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
         w.delete_in("person", "id", sorted(candidates))
         _write(w, settings, summary, everyone, res, old, next_id, old_links=old_links, cannot=cannot,
                old_rules={m.record_id: m.rule for m in involved})
-        _write_blocks(w, fresh, match)
+        _write_blocks(w, fresh, fresh_feats, match, full=False)
 
 
 def _changes(store: Any, stored: dict[int, Any]) -> tuple[list[int], list[int]]:
@@ -300,8 +339,10 @@ def _leave(store: Any, settings: IdentitySettings, leaving: list[Any]) -> None:
     refresh_golden(store, settings, {m.person_id for m in leaving})
 
 
-def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], chunk: int = 2000) -> set[int]:
-    """Person ids of stored records sharing a block key with the new ones (keys held by too many skipped)."""
+def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], max_block: int,
+                       chunk: int = 2000) -> set[int]:
+    """Person ids of stored records sharing a block key with the new ones (keys held by more than ``max_block``
+    stored records are skipped, as the matcher skips such blocks)."""
     hashes = sorted(key_hashes)
     by_key: dict[int, list[int]] = defaultdict(list)
     b = db.BLOCK.c
@@ -309,7 +350,7 @@ def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], chun
         for i in range(0, len(hashes), chunk):
             for key, rid in conn.execute(sa.select(b.key_hash, b.record_id).where(b.key_hash.in_(hashes[i:i + chunk]))):
                 by_key[key].append(rid)
-        rids = sorted({r for group in by_key.values() if len(group) <= _HOT_KEY for r in group} - leaving)
+        rids = sorted({r for group in by_key.values() if len(group) <= max_block for r in group} - leaving)
         m = db.MEMBER.c
         persons: set[int] = set()
         for i in range(0, len(rids), chunk):
