@@ -272,11 +272,10 @@ def _repoint_links(w: Any, links: list[tuple[Any, ...]], person_of: dict[int, in
 
 def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: Progress) -> None:
     say("comparing customers with the last resolve")
-    stored = {m.record_id: m for m in db.members(store)}
-    fresh_ids, leaving = _changes(store, stored)
+    fresh_ids, leaving = db.changed_customers(store)
     summary.changed = len(leaving)
     if leaving:
-        _leave(store, settings, [stored[r] for r in leaving])
+        _leave(store, settings, leaving)
     if not fresh_ids:
         issued = db.max_person_id(store)
         with store.write() as w:
@@ -308,35 +307,18 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
         _write_blocks(w, fresh, fresh_feats, match, full=False)
 
 
-def _changes(store: Any, stored: dict[int, Any]) -> tuple[list[int], list[int]]:
-    """(customer row ids to match: new or changed; row ids whose membership must go: changed or deleted)."""
-    fresh, leaving, seen = [], [], set()
-    for rid, _cid, _ext, digest, deleted in db.customer_states(store):
-        seen.add(rid)
-        member = stored.get(rid)
-        if deleted:
-            if member is not None:
-                leaving.append(rid)
-            continue
-        if member is None or member.row_hash != digest:
-            fresh.append(rid)
-            if member is not None:
-                leaving.append(rid)
-    leaving += [rid for rid in stored if rid not in seen]
-    return fresh, leaving
-
-
-def _leave(store: Any, settings: IdentitySettings, leaving: list[Any]) -> None:
-    """Take changed and deleted records out of their persons (their links are undone); recompute those persons."""
-    ids = [m.record_id for m in leaving]
+def _leave(store: Any, settings: IdentitySettings, leaving: list[tuple[int, int]]) -> None:
+    """Take changed and deleted records (record id, person id) out of their persons; their auto links become
+    ``undone``; recompute those persons' golden records."""
+    ids = {rid for rid, _pid in leaving}
+    persons = {pid for _rid, pid in leaving}
     with store.write() as w:
-        w.delete_in("identity_member", "record_id", ids)
+        w.delete_in("identity_member", "record_id", sorted(ids))
+        undo = [[link_id] for link_id, a, b, kind, _pa, _pb in _links_of(w, persons)
+                if kind == "auto" and (a in ids or b in ids)]
         p = "?" if w.dialect == "sqlite" else "%s"
-        cur = w.dbapi.cursor()
-        for column in ("a_record", "b_record"):
-            cur.executemany(f"UPDATE identity_link SET kind = 'undone' WHERE kind = 'auto' AND {column} = {p}",
-                            [[i] for i in ids])
-    refresh_golden(store, settings, {m.person_id for m in leaving})
+        w.dbapi.cursor().executemany(f"UPDATE identity_link SET kind = 'undone' WHERE id = {p}", undo)
+    refresh_golden(store, settings, persons)
 
 
 def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], max_block: int,

@@ -247,12 +247,20 @@ def _national_id(dialect: str) -> Any:
     return sa.literal_column("customer.attributes ->> 'national_id'")
 
 
-def customer_states(store: Store) -> Iterator[tuple[int, str, str, str, bool]]:
-    """(row id, connector id, external id, row hash, deleted) of every stored customer (a narrow scan)."""
-    query = sa.select(_C.id, _C.connector_id, _C.external_id, _C.row_hash, _C.deleted)
+def changed_customers(store: Store) -> tuple[list[int], list[tuple[int, int]]]:
+    """What changed since the last resolve, found by joins on the row ids (no full read into Python):
+
+    - customer row ids to match: live customers without a membership, or whose row hash changed;
+    - (row id, person id) of memberships to drop: the record changed, was deleted or is gone from the store.
+    """
+    m = MEMBER.c
+    live = sa.or_(_C.deleted.is_(None), ~_C.deleted)
+    fresh = (sa.select(_C.id).select_from(CUSTOMER.outerjoin(MEMBER, m.record_id == _C.id))
+             .where(live, sa.or_(m.record_id.is_(None), m.row_hash != _C.row_hash)).order_by(_C.id))
+    leaving = (sa.select(m.record_id, m.person_id).select_from(MEMBER.outerjoin(CUSTOMER, _C.id == m.record_id))
+               .where(sa.or_(_C.id.is_(None), ~live, m.row_hash != _C.row_hash)))
     with store.read() as conn:
-        for rid, cid, ext, digest, deleted in conn.execute(query):
-            yield rid, cid, ext, digest, bool(deleted)
+        return list(conn.execute(fresh).scalars()), [tuple(r) for r in conn.execute(leaving)]  # type: ignore[misc]
 
 
 @lru_cache(maxsize=65536)
