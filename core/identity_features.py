@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .identity_normalize import _fold, date_key, email_key, name_key, phone_key
+from .identity_normalize import NameKey, _fold, date_key, email_key, first_name_key, name_key, phone_key
 
 if TYPE_CHECKING:
     from .identity_match import IdentityRecord
-    from .identity_normalize import NameKey
 
-__all__ = ["FIELDS", "Features", "address_key", "extract", "record_name"]
+__all__ = ["FIELDS", "Features", "address_key", "extract"]
 
 FIELDS = ("given", "surname", "names", "initials", "dob", "email", "phone", "member", "nid", "address", "city", "postcode")
 
@@ -43,13 +42,6 @@ def address_key(line: str | None) -> str | None:
         return None
     words = [_ADDRESS_WORDS.get(w, w) for w in re.split(r"[\s,]+", _fold(line.replace("/", " "))) if w]
     return " ".join(words) or None
-
-
-def record_name(record: IdentityRecord) -> NameKey | None:
-    """The record's name key: first/last names, else the whole name in ``full_name``."""
-    if record.first_name or record.last_name:
-        return name_key(record.first_name, record.last_name)
-    return name_key(record.full_name) if record.full_name else None
 
 
 @dataclass
@@ -79,45 +71,66 @@ def _postcode(value: str | None) -> str | None:
     return text if text and len(set(text)) > 1 else None
 
 
+def _each(raw: Sequence[object], fn: Callable[[Any], object]) -> list[object]:
+    """``fn`` of every value, computed once per distinct value (None stays None)."""
+    done: dict[object, object] = {None: None}
+    out = []
+    append = out.append
+    for v in raw:
+        try:
+            append(done[v])
+        except KeyError:
+            append(done.setdefault(v, fn(v)))
+    return out
+
+
+def _intern(values: list[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (-1 for None), distinct values and their counts."""
+    table: dict[object, int] = {None: -1}
+    codes = np.fromiter((table.setdefault(v, len(table) - 1) for v in values), np.int32, len(values))
+    del table[None]
+    distinct = np.empty(len(table), dtype=object)
+    distinct[:] = list(table)
+    return codes, distinct, np.bincount(codes[codes >= 0], minlength=len(distinct))
+
+
+def _name_of(parts: tuple[str | None, str | None, str | None]) -> NameKey | None:
+    """First and last name as given; a first name alone is a first name (an SMS contact's "Pui Chun"), only
+    ``full_name`` is split into given names and surname."""
+    first, last, full = parts
+    if first and first.strip() and not (last and last.strip()):
+        return first_name_key(first)
+    if first or last:
+        return name_key(first, last)
+    return name_key(full) if full else None
+
+
 def extract(records: Sequence[IdentityRecord], region: str) -> Features:
     """The interned features of ``records`` (in their order)."""
-    tables: dict[str, dict[object, int]] = {f: {} for f in FIELDS}
-    cols: dict[str, list[int]] = {f: [] for f in FIELDS}
-    connectors: dict[str, int] = {}
-    conn_col: list[int] = []
-
-    def put(name: str, value: object) -> None:
-        if value is None:
-            cols[name].append(-1)
-            return
-        table = tables[name]
-        code = table.get(value)
-        if code is None:
-            code = table[value] = len(table)
-        cols[name].append(code)
-
-    for r in records:
-        conn_col.append(connectors.setdefault(r.connector_id, len(connectors)))
-        name = record_name(r)
-        put("given", name.given or None if name else None)
-        put("surname", name.surname or None if name else None)
+    names = _each([(r.first_name, r.last_name, r.full_name) for r in records], _name_of)
+    columns: dict[str, list[object]] = {
+        "given": [n.given or None if n else None for n in names],
+        "surname": [n.surname or None if n else None for n in names],
         # both names in either order, so a swapped first/last name still meets its record in one block
-        put("names", tuple(sorted(name)) if name and name.given and name.surname else None)
-        put("initials", "".join(sorted(w[0] for w in name if w)) if name else None)  # for blocking typos
-        put("dob", date_key(r.birth_date))
-        put("email", email_key(r.email))
-        put("phone", phone_key(r.phone, region))
-        member = (r.member_id or "").strip()
-        put("member", (r.connector_id, member) if member else None)
-        put("nid", _national_id(r.national_id))
-        put("address", address_key(r.address))
-        put("city", address_key(r.city))
-        put("postcode", _postcode(r.postal_code))
-    feats = Features(len(records), connector=np.asarray(conn_col, dtype=np.int32))
+        "names": [tuple(sorted(n)) if n and n.given and n.surname else None for n in names],
+        "initials": [_initials(n) for n in names],  # for blocking names with typos
+        "dob": _each([r.birth_date for r in records], date_key),
+        "email": _each([r.email for r in records], email_key),
+        "phone": _each([r.phone for r in records], functools.partial(phone_key, region=region)),
+        "member": [(r.connector_id, r.member_id.strip()) if r.member_id and r.member_id.strip() else None
+                   for r in records],
+        "nid": _each([r.national_id for r in records], _national_id),
+        "address": _each([r.address for r in records], address_key),
+        "city": _each([r.city for r in records], address_key),
+        "postcode": _each([r.postal_code for r in records], _postcode),
+    }
+    connectors: dict[str, int] = {}
+    feats = Features(len(records), connector=np.fromiter(
+        (connectors.setdefault(r.connector_id, len(connectors)) for r in records), np.int32, len(records)))
     for f in FIELDS:
-        codes = np.asarray(cols[f], dtype=np.int32)
-        values = np.empty(len(tables[f]), dtype=object)
-        values[:] = list(tables[f])
-        feats.codes[f], feats.values[f] = codes, values
-        feats.counts[f] = np.bincount(codes[codes >= 0], minlength=len(values))
+        feats.codes[f], feats.values[f], feats.counts[f] = _intern(columns.pop(f))
     return feats
+
+
+def _initials(name: NameKey | None) -> str | None:
+    return "".join(sorted(w[0] for w in name if w)) if name else None

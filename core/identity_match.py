@@ -35,8 +35,9 @@ Rules have stable names, in order of strength:
 Guards, as careful customer-data platforms use them: placeholder values are never keys (the normalisers drop
 them); a phone, email or address seen with more than ``max_given_names`` given names, or on more than
 ``max_identifier_records`` records, is *shared* and ignored as evidence; a record without a name is attached
-through an identifier only when that identifier is seen with one given name (and through a phone only in
-marketing mode); when two records' given names clearly differ, their household fields (phone, email, address)
+through an identifier only when that identifier is seen with one given name, and through a phone only in
+marketing mode (a child gives a parent's number at the till; the parent's SMS contact is then the number alone
+and would join the child); when two records' given names clearly differ, their household fields (phone, email, address)
 count for nothing; two persons of several records each are joined by a fuzzy link only when a second link
 between them supports it (no chaining through one weak link); and a link that would make a person bigger than
 ``max_cluster`` records is not made but kept as a *possible* link for review.
@@ -229,18 +230,20 @@ class _Run:
         given = feats.codes["given"]
         ignored: dict[str, np.ndarray] = {}
         shared: dict[str, set[str]] = {}
-        for name in ("email", "phone", "address"):
+        width = len(feats.values["given"]) + 1
+        for name, most in (("email", s.max_given_names), ("phone", s.max_given_names),
+                           ("address", s.max_address_names)):
             codes = feats.codes[name]
             flags = feats.counts[name] > s.max_identifier_records
             has = (codes >= 0) & (given >= 0)
-            combo = np.unique(codes[has].astype(np.int64) * (len(feats.values["given"]) + 1) + given[has])
-            per_value = np.bincount(combo // (len(feats.values["given"]) + 1), minlength=len(flags))
-            flags |= per_value > s.max_given_names
+            combo = np.unique(codes[has].astype(np.int64) * width + given[has])
+            flags |= np.bincount(combo // width, minlength=len(flags)) > most
             ignored[name] = flags
+            for code, g in zip(combo // width, combo % width, strict=True):
+                if flags[code]:
+                    shared.setdefault(str(feats.values[name][code]), set()).add(str(feats.values["given"][g]))
             for code in np.flatnonzero(flags):
-                members = np.flatnonzero(codes == code) if len(shared) < 1000 else ()
-                shared[str(feats.values[name][code])] = {str(feats.values["given"][g]) for g in given[members]
-                                                         if g >= 0}
+                shared.setdefault(str(feats.values[name][code]), set())
         ignored["nid"] = feats.counts["nid"] > s.max_identifier_records
         self.stats["shared_identifiers"] = int(sum(int(f.sum()) for f in ignored.values()))
         return ignored, shared
@@ -270,8 +273,8 @@ class _Run:
                 elif name == "nid":  # a typo can land on someone else's number: the birth date or surname too
                     subgroups = _same(group, codes["dob"]) + _same(group, codes["surname"])
                 else:
-                    subgroups = _by_given(group, given, nameless_join=name == "email"
-                                          or self.settings.mode == "marketing")
+                    subgroups = _by_given(group, given,
+                                          nameless=name == "email" or self.settings.mode == "marketing")
                 for sub in subgroups:
                     anchor = sub[np.argmin(self.is_known[sub])]  # a new record anchors, to reach known persons
                     for other in sub:
@@ -353,15 +356,15 @@ def _same(group: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
     return [group[values == v] for v in np.unique(values[values >= 0]) if (values == v).sum() >= 2]
 
 
-def _by_given(group: np.ndarray, given: np.ndarray, *, nameless_join: bool) -> list[np.ndarray]:
-    """One identifier's records split by given name; records without one join the only name, if there is one
-    only and ``nameless_join`` allows it."""
+def _by_given(group: np.ndarray, given: np.ndarray, *, nameless: bool) -> list[np.ndarray]:
+    """One identifier's records split by given name; with ``nameless``, records without a name join the only
+    name there is, if there is only one."""
     names = given[group]
     distinct = np.unique(names[names >= 0])
     subgroups = [group[names == g] for g in distinct]
-    nameless = group[names < 0]
-    if nameless_join and len(distinct) <= 1 and len(nameless):
-        subgroups = [np.r_[subgroups[0], nameless] if subgroups else nameless]
+    unnamed = group[names < 0]
+    if nameless and len(distinct) <= 1 and len(unnamed):
+        subgroups = [np.r_[subgroups[0], unnamed] if subgroups else unnamed]
     return [sub for sub in subgroups if len(sub) >= 2]
 
 

@@ -33,6 +33,8 @@ class MatchSettings(BaseModel):
     mode: Literal["strict", "marketing"] = "strict"
     max_given_names: int = Field(2, ge=1)
     max_cluster: int = Field(15, ge=2)
+    # an address is home to a family: shared only when seen with more given names than this
+    max_address_names: int = Field(6, ge=1)
     region: str = "HK"
     # probability a scored pair must reach to be merged automatically, per mode
     strict_threshold: float = Field(0.999, gt=0, lt=1)
