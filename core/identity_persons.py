@@ -180,11 +180,11 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
 
 
 def _member_rows(customers: Customers, person_of: dict[Ref, int], rules: dict[Ref, str]) -> Iterable[list[Any]]:
-    sources, hashes = customers.sources, customers.hashes
-    for r in customers.records:
-        ref = r.ref
-        yield [sources[ref].record_id, r.connector_id, r.stream, r.external_id, person_of[ref],
-               rules.get(ref, "single"), hashes[ref]]
+    # records, sources and hashes were filled together, so their orders agree
+    for r, src, digest in zip(customers.records, customers.sources.values(), customers.hashes.values()):
+        ref = (r.connector_id, r.external_id)
+        yield [src.record_id, r.connector_id, r.stream, r.external_id, person_of[ref], rules.get(ref, "single"),
+               digest]
 
 
 def _person_rows(settings: IdentitySettings, persons: list[list[Ref]], ids: list[int], sources: dict[Ref, Any],
@@ -205,14 +205,12 @@ def assign_ids(persons: list[list[Ref]], sources: Mapping[Ref, Any], old: dict[i
     ``sources``: ref -> its ``SourceRecord`` (for the customer row id). Returns the ids and the highest id issued.
     """
     votes: list[tuple[int, int, int]] = []
-    for i, refs in enumerate(persons):
-        if len(refs) == 1:
-            pid = old.get(sources[refs[0]].record_id)
-            if pid is not None:
-                votes.append((-1, pid, i))
+    for i, refs in enumerate(persons if old else ()):
+        held = [pid for pid in (old.get(sources[ref].record_id) for ref in refs) if pid is not None]
+        if held and held.count(held[0]) == len(held):  # the usual case: one old person
+            votes.append((-len(held), held[0], i))
             continue
-        for pid, n in Counter(old[r] for r in (sources[ref].record_id for ref in refs) if r in old).items():
-            votes.append((-n, pid, i))
+        votes += [(-n, pid, i) for pid, n in Counter(held).items()]
     votes.sort()
     ids = [0] * len(persons)
     taken: set[int] = set()
@@ -341,9 +339,9 @@ def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], max_
 
 
 def _combine(a: Customers, b: Customers) -> Customers:
-    out = Customers(a.records + b.records, {**a.sources, **b.sources}, {**a.hashes, **b.hashes},
-                    a.duplicates + b.duplicates)
-    return out
+    """Stored and fresh customers together (disjoint: a fresh record has no membership), orders kept aligned."""
+    return Customers(a.records + b.records, {**a.sources, **b.sources}, {**a.hashes, **b.hashes},
+                     a.duplicates + b.duplicates)
 
 
 def _links_of(w: Any, person_ids: Iterable[int]) -> list[tuple[Any, ...]]:
