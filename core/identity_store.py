@@ -378,9 +378,14 @@ def build_indexes(w: BatchWriter) -> None:
 
 def link_row(run_id: int, kind: str, link: Link, record_a: int, record_b: int, person_a: int,
              person_b: int) -> list[Any]:
-    """A link as an ``identity_link`` row (``LINK_COLS`` order)."""
-    return [run_id, kind, person_a, person_b, record_a, record_b, link.rule, link.value, float(link.score),
-            json_text(list(link.evidence))]
+    """A link as an ``identity_link`` row (``LINK_COLS`` order). A government id is stored masked to its last four
+    characters: the audit trail and ``explain`` need to say *that* the numbers agree, not repeat them."""
+    value, evidence = link.value, list(link.evidence)
+    if link.rule == "national_id" and len(value) > 4:
+        masked = "*" * (len(value) - 4) + value[-4:]
+        value, evidence = masked, [e.replace(link.value, masked) for e in evidence]
+    return [run_id, kind, person_a, person_b, record_a, record_b, link.rule, value, float(link.score),
+            json_text(evidence)]
 
 
 def insert_chunked(w: BatchWriter, table: str, cols: list[str], rows: Iterable[list[Any]],

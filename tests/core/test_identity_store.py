@@ -166,5 +166,8 @@ def test_a_national_id_kept_in_attributes_reaches_the_matcher(store_url: str) ->
         p = persons(s)
         assert summary.links == {"national_id": 1}
         assert p[("erp", "p1")] == p[("tills", "m1")]
+        with s.read() as conn:
+            value, evidence = conn.execute(sa.select(db.LINK.c.value, db.LINK.c.evidence)).one()
+        assert value == "****4563" and "A1234563" not in str(evidence)
     finally:
         s.close()
