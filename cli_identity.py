@@ -214,20 +214,27 @@ def identities_export(c: Any, fmt: str, output: Path | None) -> None:
     session = c.session()
     handle = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     try:
-        _export(export_rows(session.store), fmt, handle)
+        written = _export(export_rows(session.store), fmt, handle)
     finally:
         if output:
             handle.close()
+    if not written:
+        click.echo("no resolved records yet: run `storesync identities resolve` first", err=True)
 
 
 _EXPORT_COLUMNS = ("connector_id", "stream", "external_id", "person_id", "rule")
 
 
-def _export(rows: Any, fmt: str, handle: Any) -> None:
-    if fmt == "csv":
-        writer = csv.writer(handle)
+def _export(rows: Any, fmt: str, handle: Any) -> int:
+    """Write the rows as CSV (with a header) or JSON Lines; return how many."""
+    count = 0
+    writer = csv.writer(handle) if fmt == "csv" else None
+    if writer is not None:
         writer.writerow(_EXPORT_COLUMNS)
-        writer.writerows(rows)
-        return
     for row in rows:
-        handle.write(orjson.dumps(dict(zip(_EXPORT_COLUMNS, row))).decode() + "\n")
+        if writer is not None:
+            writer.writerow(row)
+        else:
+            handle.write(orjson.dumps(dict(zip(_EXPORT_COLUMNS, row))).decode() + "\n")
+        count += 1
+    return count

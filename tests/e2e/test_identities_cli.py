@@ -113,3 +113,33 @@ def test_bad_identity_settings_exit_2_naming_the_key(cli, tmp_path: Path) -> Non
     assert "identity.survivorship.fields.sms_consent" in proc.stderr
     check = cli("config", "check", cwd=root)
     assert check.returncode == 2 and "identity.survivorship.fields.sms_consent" in check.stderr
+
+
+def test_possible_links_are_reviewed_in_strict_mode_and_merged_in_marketing_mode(cli, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    # a population of unrelated people (the matcher's prior odds depend on how many records there are)
+    filler = [f"F{i},,,Given{i:03d}x,Family{i % 37:02d}y,,19{50 + i % 40}-0{1 + i % 9}-1{i % 9},en,"
+              "2026-11-01 10:00:00" for i in range(300)]
+    with open(root / "erp" / "customers.csv", "a", encoding="utf-8") as fh:
+        fh.write("\n".join([*filler, "77,,,Wing Sze,Cheung,,1985-03-04,en,2026-11-01 10:00:00"]) + "\n")
+    with open(root / "tills" / "customers.csv", "a", encoding="utf-8") as fh:
+        fh.write("0099,,96667777,Wing Sze,Cheung,0099,1985-03-05,en,2026-11-01 10:00:00\n")
+    sync(cli, root)
+    run(cli, root, "resolve", "--no-progress")
+    p = person_of(cli, root)
+    assert p["erp:77"] != p["tills:0099"]  # a birth date one day apart: not certain enough for strict mode
+    review = parse_json(run(cli, root, "review", "--json"))
+    pair = [r for r in review if {r["a"], r["b"]} == {"erp:77", "tills:0099"}]
+    assert len(pair) == 1 and pair[0]["rule"] == "fuzzy" and pair[0]["score"] < 1
+    assert any("same surname" in e for e in pair[0]["evidence"])
+    words = run(cli, root, "explain", "tills:0099").stdout
+    assert f"Person {p['tills:0099']} is one record" in words
+    assert "Not merged, kept for review" in words and "the erp record 77" in words
+
+    config = (root / "plugins.toml").read_text(encoding="utf-8").replace('mode = "strict"', 'mode = "marketing"')
+    (root / "plugins.toml").write_text(config, encoding="utf-8")
+    summary = parse_json(run(cli, root, "resolve", "--full", "--json"))
+    assert summary["mode"] == "marketing" and summary["links"].get("fuzzy", 0) >= 1
+    merged = person_of(cli, root)
+    assert merged["erp:77"] == merged["tills:0099"]
+    assert "look like the same person (same first name" in run(cli, root, "explain", "erp:77").stdout
