@@ -40,7 +40,7 @@ from .identity_store import Customers, load_customers
 __all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split", "write_full"]
 
 #: which rule names a record's membership when several links touch it (strongest first)
-_STRENGTH = {"manual": 0, "member_id": 1, "email": 2, "phone+name": 3, "fuzzy": 4}
+_STRENGTH = {"manual": 0, "member_id": 1, "national_id": 2, "email": 3, "phone+name": 4, "fuzzy": 5}
 
 Progress = Callable[[str], None]
 
@@ -292,7 +292,8 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
     everyone = _combine(known_customers, fresh)
     must, cannot = _pairs_within(db.overrides(store), everyone.sources)
     say(f"matching {len(fresh.records):,} records against {len(known):,} stored ones")
-    res = resolve(everyone.records, match, known=known, must_link=must, cannot_link=cannot)
+    res = resolve(everyone.records, match, known=known, must_link=must, cannot_link=cannot,
+                  population=db.live_customers(store))  # the prior odds are the whole store's, not the subset's
     res.links = [x for x in res.links if not (x.a in known and x.b in known and known[x.a] == known[x.b])]
     old = {m.record_id: m.person_id for m in involved}
     next_id = db.max_person_id(store)

@@ -240,6 +240,13 @@ def load_customers(store: Store, ids: Iterable[int] | None = None, *, chunk: int
     return out
 
 
+def live_customers(store: Store) -> int:
+    """How many customers the store holds that are not deleted."""
+    with store.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(CUSTOMER).where(
+            sa.or_(_C.deleted.is_(None), ~_C.deleted))).scalar_one()
+
+
 def _national_id(dialect: str) -> Any:
     """``attributes.national_id`` of a customer (a government id a mapping may keep, e.g. HKID), read in SQL."""
     if dialect == "sqlite":
