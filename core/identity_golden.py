@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .identity_config import CONSENT_FIELDS, GOLDEN_FIELDS, FieldRule, SurvivorshipSettings
 
@@ -31,9 +31,11 @@ _INDEX = {name: i for i, name in enumerate(GOLDEN_FIELDS)}
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One source customer as survivorship sees it: ``values`` follow ``GOLDEN_FIELDS`` order."""
+class SourceRecord(NamedTuple):
+    """One source customer as survivorship sees it: ``values`` follow ``GOLDEN_FIELDS`` order.
+
+    A named tuple: a million of them are built per full resolve, and a tuple is built in C.
+    """
 
     record_id: int
     connector_id: str
