@@ -116,8 +116,8 @@ def _full(store: Any, settings: IdentitySettings, summary: ResolveSummary, say: 
     must, cannot = _pairs_within(db.overrides(store), customers.sources)
     say(f"matching {len(customers.records):,} records")
     match = settings.match_settings()
-    res = resolve(customers.records, match, must_link=must, cannot_link=cannot)
-    write_full(store, settings, summary, customers, res, cannot, say)
+    write_full(store, settings, summary, customers, resolve(customers.records, match, must_link=must,
+                                                            cannot_link=cannot), cannot, say)
 
 
 def write_full(store: Any, settings: IdentitySettings, summary: ResolveSummary, customers: Customers,
@@ -126,12 +126,15 @@ def write_full(store: Any, settings: IdentitySettings, summary: ResolveSummary, 
     old = db.person_of_records(store)
     next_id = db.max_person_id(store)
     match = settings.match_settings()
+    feats = getattr(res, "features", None)  # the matcher's interned features, when the resolution carries them
     say(f"writing {len(res.persons):,} persons")
     with store.write() as w:
         db.clear_all(w)
         _write(w, settings, summary, customers, res, old, next_id, old_links=[], cannot=cannot)
+        del res, old  # the caller holds no reference: the links and the old ids are freed before the block keys
         say("writing block keys")
-        _write_blocks(w, customers, _features(res, customers, match), match, full=True)
+        _write_blocks(w, customers, feats if feats is not None else extract(customers.records, match.region), match,
+                      full=True)
         say("building indexes")
         db.build_indexes(w)
 
@@ -181,7 +184,7 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
 
 def _member_rows(customers: Customers, person_of: dict[Ref, int], rules: dict[Ref, str]) -> Iterable[list[Any]]:
     # records, sources and hashes were filled together, so their orders agree
-    for r, src, digest in zip(customers.records, customers.sources.values(), customers.hashes.values()):
+    for r, src, digest in zip(customers.records, customers.sources.values(), customers.hashes):
         ref = (r.connector_id, r.external_id)
         yield [src.record_id, r.connector_id, r.stream, r.external_id, person_of[ref], rules.get(ref, "single"),
                digest]
@@ -243,12 +246,6 @@ def _write_blocks(w: Any, customers: Customers, feats: Features, match: Any, *, 
     hashes, owners = db.block_rows(feats, ids, match.max_block if full else None)
     db.insert_chunked(w, "identity_block", ["key_hash", "record_id"],
                       ([h, r] for h, r in zip(hashes.tolist(), owners.tolist())))
-
-
-def _features(res: Resolution, customers: Customers, match: Any) -> Features:
-    """The matcher's interned features of the records, when the resolution carries them (else computed again)."""
-    feats = getattr(res, "features", None)
-    return feats if feats is not None else extract(customers.records, match.region)
 
 
 def _repoint_links(w: Any, links: list[tuple[Any, ...]], person_of: dict[int, int]) -> None:
@@ -341,7 +338,7 @@ def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], max_
 
 def _combine(a: Customers, b: Customers) -> Customers:
     """Stored and fresh customers together (disjoint: a fresh record has no membership), orders kept aligned."""
-    return Customers(a.records + b.records, {**a.sources, **b.sources}, {**a.hashes, **b.hashes},
+    return Customers(a.records + b.records, {**a.sources, **b.sources}, a.hashes + b.hashes,
                      a.duplicates + b.duplicates)
 
 

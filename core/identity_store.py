@@ -199,7 +199,7 @@ class Customers:
 
     records: list[IdentityRecord] = field(default_factory=list)
     sources: dict[Ref, SourceRecord] = field(default_factory=dict)
-    hashes: dict[Ref, str] = field(default_factory=dict)
+    hashes: list[str] = field(default_factory=list)  # row hash of each record, in ``records`` order
     duplicates: list[Ref] = field(default_factory=list)  # a ref seen in a second stream of its connector
 
     def add_row(self, row: Any) -> None:
@@ -217,7 +217,7 @@ class Customers:
         self.sources[ref] = SourceRecord(rid, cid, updated, (
             first, last, email, phone, member, birth, language, line1, city, postal, country,
             None if sms is None else bool(sms), None if mail is None else bool(mail)))  # SQLite gives 0/1
-        self.hashes[ref] = digest
+        self.hashes.append(digest)
 
 
 def load_customers(store: Store, ids: Iterable[int] | None = None, *, chunk: int = 5000) -> Customers:
