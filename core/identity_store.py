@@ -20,6 +20,7 @@ random-keyed index up to date row by row.
 from __future__ import annotations
 
 import zlib
+from sys import intern
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -205,6 +206,10 @@ class Customers:
     def add_row(self, row: Any) -> None:
         (rid, cid, stream, ext, digest, updated, member, email, phone, first, last, full, birth, line1, line2,
          city, postal, country, language, sms, mail, national_id) = row
+        # the driver makes a new string per row even for a value every row repeats: share the repeated ones
+        cid, stream = _shared(cid), _shared(stream)
+        city, country, language, birth = _shared(city), _shared(country), _shared(language), _shared(birth)
+        first, last, postal = _shared(first), _shared(last), _shared(postal)
         ref = (cid, ext)
         if ref in self.sources:
             self.duplicates.append(ref)
@@ -268,6 +273,10 @@ def changed_customers(store: Store) -> tuple[list[int], list[tuple[int, int]]]:
                .where(sa.or_(_C.id.is_(None), ~live, m.row_hash != _C.row_hash)))
     with store.read() as conn:
         return list(conn.execute(fresh).scalars()), [tuple(r) for r in conn.execute(leaving)]  # type: ignore[misc]
+
+
+def _shared(value: str | None) -> str | None:
+    return intern(value) if value is not None else None
 
 
 @lru_cache(maxsize=65536)
