@@ -359,7 +359,8 @@ def run(data: Dataset, mode: str) -> dict:
             "household_false_merge": round(merged / total, 5) if total else 0.0, "household_pairs": total,
             "largest": max(map(len, result.persons)), "persons": len(result.persons),
             "true_persons": len(set(data.person.values())), "links": len(result.links),
-            "possible": len(result.possible), "candidate_pairs": result.stats.get("candidate_pairs")}
+            "possible": len(result.possible), "candidate_pairs": result.stats.get("candidate_pairs"),
+            "phase_seconds": result.stats.get("seconds")}
 
 
 def main() -> None:
