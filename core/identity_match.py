@@ -9,7 +9,8 @@ The contract (stable; fields and keyword arguments may be added, none removed)::
 - ``settings``: ``MatchSettings`` (``core/identity_settings.py``); ``None`` means the defaults (strict mode).
 - ``known``: ``ref -> person id`` of records already resolved. They start united by person id and are never
   re-split by rules; new links are looked for only where at least one side is not in ``known``. Incremental use:
-  pass the new and changed records plus the stored records sharing a ``block_keys`` key with them.
+  pass the new and changed records plus the stored records sharing a ``block_keys`` key with them, and
+  ``population=`` the number of records in the store (fuzzy scores weigh a value by how common it is there).
 - ``must_link``: pairs joined first, with the rule ``manual`` (stored overrides win over rules).
 - ``cannot_link``: pairs that never end in one person: any link that would join them is refused and kept in
   ``possible``; a known person holding such a pair loses the later record of the pair.
@@ -38,8 +39,8 @@ them); a phone, email or address seen with more than ``max_given_names`` given n
 through an identifier only when that identifier is seen with one given name, and through a phone only in
 marketing mode (a child gives a parent's number at the till; the parent's SMS contact is then the number alone
 and would join the child); when two records' given names clearly differ, their household fields (phone, email, address)
-count for nothing; two persons of several records each are joined by a fuzzy link only when a second link
-between them supports it (no chaining through one weak link); and a link that would make a person bigger than
+count for nothing; two persons of several records each are joined by a fuzzy link below the strict threshold
+only when a second link between them supports it (no chaining through one weak link); and a link that would make a person bigger than
 ``max_cluster`` records is not made but kept as a *possible* link for review.
 """
 
@@ -172,7 +173,8 @@ def resolve(records: Iterable[IdentityRecord], settings: MatchSettings | None = 
             known: Mapping[Ref, str] | None = None, must_link: Iterable[tuple[Ref, Ref]] = (),
             cannot_link: Iterable[tuple[Ref, Ref]] = (), population: int | None = None) -> Resolution:
     """Persons from ``records`` by the rules above (see the module docstring for the contract). ``population``:
-    how many records the store holds in all (incremental runs pass a subset; it sets the prior odds)."""
+    how many records the store holds in all; incremental runs pass it, since they give only a part of the
+    records (it sets the prior odds and the term frequencies of fuzzy scores)."""
     return _Run(list(records), settings or MatchSettings(), known or {}, population).resolve(must_link, cannot_link)
 
 
@@ -191,7 +193,8 @@ class _Run:
         self.feats: Features = extract(recs, settings.region)
         self.seconds = {"normalise": time.perf_counter() - started}
         self.is_known = np.fromiter((ref in known for ref in self.refs), bool, len(recs))
-        self.prior = prior_bits(population or len(recs))
+        self.prior = prior_bits(max(population or 0, len(recs)))
+        self.feats.scale = max((population or 0) / max(len(recs), 1), 1.0)
         self.links: list[Link] = []
         self.possible: list[Link] = []
         self.stats: dict[str, Any] = {"records": len(recs)}
@@ -317,7 +320,8 @@ class _Run:
             if p < auto:
                 self.possible.append(link)
                 continue
-            if self.sets.size[ra] > 1 and self.sets.size[rb] > 1 and not support.second_link(self.sets, a, b):
+            if (p < s.strict_threshold and self.sets.size[ra] > 1 and self.sets.size[rb] > 1
+                    and not support.second_link(self.sets, a, b)):
                 self.possible.append(link)  # no chaining two persons through one weak link
                 continue
             (self.links if self.sets.union(a, b, s.max_cluster) else self.possible).append(link)
