@@ -278,6 +278,10 @@ from .cli_inventory import inventory  # noqa: E402  (its own module)
 
 cli.add_command(inventory)
 
+from .cli_identity import identities  # noqa: E402  (its own module)
+
+cli.add_command(identities)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,6 +20,7 @@ from .errors import StoreError
 from .forwarded import ForwardedOrderRow  # noqa: F401  (registers the forwarded_order table)
 from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
+from . import identity_store  # noqa: F401,E402  the identity tables (issue 8) join it too
 from .writer import BatchWriter
 
 __all__ = ["Store", "normalise_url"]
