@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FIELDS", "Features", "address_key", "extract"]
 
-FIELDS = ("given", "surname", "names", "initials", "dob", "email", "phone", "member", "nid", "address", "city", "postcode")
+FIELDS = ("given", "surname", "names", "initials", "dob", "email", "phone", "member", "nid", "address", "city",
+          "postcode")
 
 _ADDRESS_WORDS = {
     "street": "st", "str": "st", "road": "rd", "avenue": "ave", "av": "ave", "building": "bldg", "bldg.": "bldg",

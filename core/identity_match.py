@@ -2,7 +2,7 @@
 
 The contract (stable; fields and keyword arguments may be added, none removed)::
 
-    resolve(records, settings=None, *, known=None, must_link=(), cannot_link=()) -> Resolution
+    resolve(records, settings=None, *, known=None, must_link=(), cannot_link=(), population=None) -> Resolution
     block_keys(record, settings) -> set[str]
 
 - ``records``: ``IdentityRecord`` values; ``ref`` is ``(connector_id, external_id)`` and must be unique.
@@ -16,7 +16,8 @@ The contract (stable; fields and keyword arguments may be added, none removed)::
   ``possible``; a known person holding such a pair loses the later record of the pair.
 - ``Resolution``: ``persons`` (lists of refs, sorted), ``links`` (what joined them: rule, value, score,
   evidence), ``possible`` (links held back: below the auto-merge threshold of the mode, over a guard or refused
-  by ``cannot_link``; for review, never for routing), ``shared`` (identifier -> given names seen with it).
+  by ``cannot_link``; for review, never for routing), ``shared`` (identifier -> given names seen with it),
+  ``stats`` (records, candidate pairs, oversized blocks skipped, seconds per phase).
 - ``block_keys``: strings under which a record is stored so candidates of a new record can be fetched; two
   records can only be linked by rules if they share one (member id, email, phone, name/birth/address keys).
 
@@ -33,15 +34,20 @@ Rules have stable names, in order of strength:
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
 5. ``manual``: a stored override.
 
-Guards, as careful customer-data platforms use them: placeholder values are never keys (the normalisers drop
-them); a phone, email or address seen with more than ``max_given_names`` given names, or on more than
-``max_identifier_records`` records, is *shared* and ignored as evidence; a record without a name is attached
-through an identifier only when that identifier is seen with one given name, and through a phone only in
-marketing mode (a child gives a parent's number at the till; the parent's SMS contact is then the number alone
-and would join the child); when two records' given names clearly differ, their household fields (phone, email, address)
-count for nothing; two persons of several records each are joined by a fuzzy link below the strict threshold
-only when a second link between them supports it (no chaining through one weak link); and a link that would make a person bigger than
-``max_cluster`` records is not made but kept as a *possible* link for review.
+Guards, as careful customer-data platforms use them:
+
+- placeholder values are never keys (the normalisers drop them);
+- a phone or email seen with more than ``max_given_names`` given names, an address seen with more than
+  ``max_address_names``, or any of them on more than ``max_identifier_records`` records, is *shared* and
+  ignored as evidence (it is listed in ``Resolution.shared``);
+- a record without a name joins through an identifier only when that identifier is seen with one given name,
+  and through a phone only in marketing mode (a child gives a parent's number at the till; the parent's SMS
+  contact is then the number alone and would join the child);
+- when two records' given names clearly differ, their household fields count for nothing (strict: phone,
+  email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
+- two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
+  link between them supports it (no chaining through one weak link);
+- a link that would make a person bigger than ``max_cluster`` records is not made but kept as possible.
 """
 
 from __future__ import annotations
