@@ -55,27 +55,29 @@ def _combined(feats: Features, fields: tuple[str, ...]) -> np.ndarray:
 
 def _pairs_within(key: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
     """All pairs of records sharing ``key`` in blocks of 2..``max_block`` records, and how many blocks were
-    skipped for being bigger."""
+    skipped for being bigger. Work is proportional to the pairs made: each round pairs every record with the
+    one ``d`` places later in its block, among the records that still have such a partner."""
     order = np.argsort(key, kind="stable")
     ks = key[order]
     keep = ks >= 0
     order, ks = order[keep], ks[keep]
+    empty = np.empty(0, dtype=np.int64)
     if len(ks) < 2:
-        empty = np.empty(0, dtype=np.int64)
         return empty, empty, 0
     starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     sizes = np.diff(np.r_[starts, len(ks)])
-    small = np.repeat(sizes <= max_block, sizes)
+    later = np.repeat(starts + sizes, sizes) - np.arange(len(ks)) - 1  # block members after each position
+    later[np.repeat(sizes > max_block, sizes)] = 0
+    live = np.flatnonzero(later > 0)
     out_a, out_b = [], []
-    for d in range(1, min(int(sizes.max()), max_block)):
-        same = (ks[:-d] == ks[d:]) & small[:-d]
-        if not same.any():
-            break
-        out_a.append(order[:-d][same])
-        out_b.append(order[d:][same])
+    d = 1
+    while len(live):
+        out_a.append(order[live])
+        out_b.append(order[live + d])
+        d += 1
+        live = live[later[live] >= d]
     skipped = int((sizes > max_block).sum())
     if not out_a:
-        empty = np.empty(0, dtype=np.int64)
         return empty, empty, skipped
     return np.concatenate(out_a), np.concatenate(out_b), skipped
 

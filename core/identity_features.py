@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FIELDS", "Features", "address_key", "extract"]
 
-FIELDS = ("given", "surname", "names", "initials", "dob", "email", "phone", "member", "nid", "address", "city", "postcode")
+FIELDS = ("given", "surname", "names", "initials", "dob", "email", "phone", "member", "nid", "address", "city",
+          "postcode")
 
 _ADDRESS_WORDS = {
     "street": "st", "str": "st", "road": "rd", "avenue": "ave", "av": "ave", "building": "bldg", "bldg.": "bldg",
@@ -53,12 +54,15 @@ class Features:
     values: dict[str, np.ndarray] = field(default_factory=dict)  # field -> object array of distinct values
     counts: dict[str, np.ndarray] = field(default_factory=dict)  # field -> records per distinct value
     connector: np.ndarray | None = None  # int32 code of each record's connector
+    scale: float = 1.0  # population / n: an incremental run sees a part of the records it matches against
 
     def frequency(self, name: str, codes: np.ndarray) -> np.ndarray:
-        """Share of the records that have ``name`` set holding each of ``codes`` (its term frequency)."""
+        """Share of the records that have ``name`` set holding each of ``codes`` (its term frequency). In an
+        incremental run the records given hold every record sharing a key with the new ones, so a value's count
+        here is its count in the store, and the share is taken of the whole population."""
         counts = self.counts[name]
-        present = max(int(counts.sum()), 1)
-        return counts[codes] / present
+        present = max(int(counts.sum()) * self.scale, 1.0)
+        return np.minimum(counts[codes] / present, 1.0)
 
 
 def _national_id(value: str | None) -> str | None:
@@ -71,16 +75,20 @@ def _postcode(value: str | None) -> str | None:
     return text if text and len(set(text)) > 1 else None
 
 
+_MISS = object()
+
+
 def _each(raw: Sequence[object], fn: Callable[[Any], object]) -> list[object]:
     """``fn`` of every value, computed once per distinct value (None stays None)."""
     done: dict[object, object] = {None: None}
+    get = done.get
     out = []
     append = out.append
     for v in raw:
-        try:
-            append(done[v])
-        except KeyError:
-            append(done.setdefault(v, fn(v)))
+        key = get(v, _MISS)
+        if key is _MISS:
+            key = done[v] = fn(v)
+        append(key)
     return out
 
 

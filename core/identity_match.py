@@ -2,20 +2,22 @@
 
 The contract (stable; fields and keyword arguments may be added, none removed)::
 
-    resolve(records, settings=None, *, known=None, must_link=(), cannot_link=()) -> Resolution
+    resolve(records, settings=None, *, known=None, must_link=(), cannot_link=(), population=None) -> Resolution
     block_keys(record, settings) -> set[str]
 
 - ``records``: ``IdentityRecord`` values; ``ref`` is ``(connector_id, external_id)`` and must be unique.
 - ``settings``: ``MatchSettings`` (``core/identity_settings.py``); ``None`` means the defaults (strict mode).
 - ``known``: ``ref -> person id`` of records already resolved. They start united by person id and are never
   re-split by rules; new links are looked for only where at least one side is not in ``known``. Incremental use:
-  pass the new and changed records plus the stored records sharing a ``block_keys`` key with them.
+  pass the new and changed records plus the stored records sharing a ``block_keys`` key with them, and
+  ``population=`` the number of records in the store (fuzzy scores weigh a value by how common it is there).
 - ``must_link``: pairs joined first, with the rule ``manual`` (stored overrides win over rules).
 - ``cannot_link``: pairs that never end in one person: any link that would join them is refused and kept in
   ``possible``; a known person holding such a pair loses the later record of the pair.
 - ``Resolution``: ``persons`` (lists of refs, sorted), ``links`` (what joined them: rule, value, score,
   evidence), ``possible`` (links held back: below the auto-merge threshold of the mode, over a guard or refused
-  by ``cannot_link``; for review, never for routing), ``shared`` (identifier -> given names seen with it).
+  by ``cannot_link``; for review, never for routing), ``shared`` (identifier -> given names seen with it),
+  ``stats`` (records, candidate pairs, oversized blocks skipped, seconds per phase).
 - ``block_keys``: strings under which a record is stored so candidates of a new record can be fetched; two
   records can only be linked by rules if they share one (member id, email, phone, name/birth/address keys).
 
@@ -32,19 +34,25 @@ Rules have stable names, in order of strength:
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
 5. ``manual``: a stored override.
 
-Guards, as careful customer-data platforms use them: placeholder values are never keys (the normalisers drop
-them); a phone, email or address seen with more than ``max_given_names`` given names, or on more than
-``max_identifier_records`` records, is *shared* and ignored as evidence; a record without a name is attached
-through an identifier only when that identifier is seen with one given name, and through a phone only in
-marketing mode (a child gives a parent's number at the till; the parent's SMS contact is then the number alone
-and would join the child); when two records' given names clearly differ, their household fields (phone, email, address)
-count for nothing; two persons of several records each are joined by a fuzzy link only when a second link
-between them supports it (no chaining through one weak link); and a link that would make a person bigger than
-``max_cluster`` records is not made but kept as a *possible* link for review.
+Guards, as careful customer-data platforms use them:
+
+- placeholder values are never keys (the normalisers drop them);
+- a phone or email seen with more than ``max_given_names`` given names, an address seen with more than
+  ``max_address_names``, or any of them on more than ``max_identifier_records`` records, is *shared* and
+  ignored as evidence (it is listed in ``Resolution.shared``);
+- a record without a name joins through an identifier only when that identifier is seen with one given name,
+  and through a phone only in marketing mode (a child gives a parent's number at the till; the parent's SMS
+  contact is then the number alone and would join the child);
+- when two records' given names clearly differ, their household fields count for nothing (strict: phone,
+  email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
+- two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
+  link between them supports it (no chaining through one weak link);
+- a link that would make a person bigger than ``max_cluster`` records is not made but kept as possible.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,8 +63,8 @@ import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
 from .identity_features import Features, extract
-from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, prior_bits,
-                             probability, score_pairs)
+from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
+                             prior_bits)
 from .identity_settings import MatchSettings
 
 __all__ = ["IdentityRecord", "Link", "MatchSettings", "Ref", "Resolution", "block_keys", "resolve"]
@@ -171,7 +179,8 @@ def resolve(records: Iterable[IdentityRecord], settings: MatchSettings | None = 
             known: Mapping[Ref, str] | None = None, must_link: Iterable[tuple[Ref, Ref]] = (),
             cannot_link: Iterable[tuple[Ref, Ref]] = (), population: int | None = None) -> Resolution:
     """Persons from ``records`` by the rules above (see the module docstring for the contract). ``population``:
-    how many records the store holds in all (incremental runs pass a subset; it sets the prior odds)."""
+    how many records the store holds in all; incremental runs pass it, since they give only a part of the
+    records (it sets the prior odds and the term frequencies of fuzzy scores)."""
     return _Run(list(records), settings or MatchSettings(), known or {}, population).resolve(must_link, cannot_link)
 
 
@@ -186,9 +195,12 @@ class _Run:
         if len(self.index) != len(recs):
             dup = next(ref for k, ref in enumerate(self.refs) if self.index[ref] != k)
             raise ValueError(f"record {dup[0]}:{dup[1]} is given twice; each (connector_id, external_id) once")
+        started = time.perf_counter()
         self.feats: Features = extract(recs, settings.region)
+        self.seconds = {"normalise": time.perf_counter() - started}
         self.is_known = np.fromiter((ref in known for ref in self.refs), bool, len(recs))
-        self.prior = prior_bits(population or len(recs))
+        self.prior = prior_bits(max(population or 0, len(recs)))
+        self.feats.scale = max((population or 0) / max(len(recs), 1), 1.0)
         self.links: list[Link] = []
         self.possible: list[Link] = []
         self.stats: dict[str, Any] = {"records": len(recs)}
@@ -203,15 +215,20 @@ class _Run:
                 link = Link(a, b, "manual", "stored override", 1.0, ("joined by hand",))
                 refused = self.sets.union(self.index[a], self.index[b], None) is False
                 (self.possible if refused else self.links).append(link)
+        clock = time.perf_counter()
         ignored, shared = self._shared()
         self._deterministic(ignored)
+        self.seconds["rules"] = time.perf_counter() - clock
         self._fuzzy(ignored)
+        clock = time.perf_counter()
         find, index = self.sets.find, self.index
         self.possible = [p for p in self.possible if find(index[p.a]) != find(index[p.b])]
         persons: dict[int, list[Ref]] = defaultdict(list)
         for k, ref in enumerate(self.refs):
             persons[self.sets.find(k)].append(ref)
         self.stats["persons"] = len(persons)
+        self.seconds["persons"] = time.perf_counter() - clock
+        self.stats["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         return Resolution(sorted(sorted(p) for p in persons.values()), self.links, self.possible, shared,
                           self.stats)
 
@@ -259,43 +276,45 @@ class _Run:
             self.held.add((min(a, b), max(a, b)))
 
     def _deterministic(self, ignored: dict[str, np.ndarray]) -> None:
-        """member_id, then email and phone with a compatible given name (stars within each group)."""
-        given = self.feats.codes["given"]
-        limit = self.settings.max_cluster
-        codes = self.feats.codes
+        """member_id, national_id, then email and phone with a compatible given name (stars within each group,
+        a new record at the centre so it reaches known persons)."""
+        codes, limit = self.feats.codes, self.settings.max_cluster
+        given, width = codes["given"], len(self.feats.values["given"]) + 1
         for name, rule in (("member", "member_id"), ("nid", "national_id"), ("email", "email"),
                            ("phone", "phone+name")):
-            values = self.feats.values[name]
-            for code, group in _groups(codes[name], ignored.get(name)):
-                shown = values[code][1] if name == "member" else str(values[code])
-                if name == "member":
-                    subgroups = [group]
-                elif name == "nid":  # a typo can land on someone else's number: the birth date or surname too
-                    subgroups = _same(group, codes["dob"]) + _same(group, codes["surname"])
-                else:
-                    subgroups = _by_given(group, given,
-                                          nameless=name == "email" or self.settings.mode == "marketing")
-                for sub in subgroups:
-                    anchor = sub[np.argmin(self.is_known[sub])]  # a new record anchors, to reach known persons
-                    for other in sub:
-                        if other != anchor:
-                            self._join(int(anchor), int(other), _deterministic_link(
-                                self, int(anchor), int(other), rule, shown), limit)
+            ids = codes[name].astype(np.int64)
+            present = ids >= 0
+            if name in ignored and present.any():
+                ids[present] = np.where(ignored[name][ids[present]], -1, ids[present])
+            if name == "member":
+                keys = [ids]
+            elif name == "nid":  # a typo can land on someone else's number: the birth date or surname too
+                keys = [_pair_key(ids, codes["dob"]), _pair_key(ids, codes["surname"])]
+            else:
+                nameless = name == "email" or self.settings.mode == "marketing"
+                keys = [_given_key(ids, given, width, nameless)]
+            for key in keys:
+                for a, b in zip(*_stars(key, self.is_known), strict=True):
+                    self._join(int(a), int(b), _deterministic_link(self, int(a), int(b), rule, name), limit)
 
     def _fuzzy(self, ignored: dict[str, np.ndarray]) -> None:
         """Scored candidate pairs: merge from the mode's threshold, keep as possible from the review one."""
         s = self.settings
+        clock = time.perf_counter()
         i, j, skipped = candidate_pairs(self.feats, s.max_block, skip=self.is_known)
+        self.seconds["block"] = time.perf_counter() - clock
         roots = self.sets.roots()
         apart = roots[i] != roots[j]
         i, j = i[apart], j[apart]
         self.stats.update(candidate_pairs=int(len(i)), blocks_skipped=skipped)
         household = HOUSEHOLD_FIELDS if s.mode == "strict" else CONTACT_FIELDS
-        scores = score_pairs(self.feats, i, j, ignored, household)
-        prob = probability(scores.weight + self.prior)
-        keep = np.flatnonzero(prob >= s.possible_threshold)
-        order = keep[np.argsort(-prob[keep], kind="stable")]
-        support = _Adjacency(i[keep], j[keep], len(self.recs))
+        clock = time.perf_counter()
+        i, j, prob, scores = likely_pairs(self.feats, i, j, self.prior, s.possible_threshold, ignored=ignored,
+                                          household=household)
+        self.seconds["score"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        order = np.argsort(-prob, kind="stable")
+        support = _Adjacency(i, j, len(self.recs))
         auto = s.auto_threshold
         for k in order:
             a, b, p = int(i[k]), int(j[k]), float(prob[k])
@@ -307,11 +326,13 @@ class _Run:
             if p < auto:
                 self.possible.append(link)
                 continue
-            if self.sets.size[ra] > 1 and self.sets.size[rb] > 1 and not support.second_link(self.sets, a, b):
+            if (p < s.strict_threshold and self.sets.size[ra] > 1 and self.sets.size[rb] > 1
+                    and not support.second_link(self.sets, a, b)):
                 self.possible.append(link)  # no chaining two persons through one weak link
                 continue
             (self.links if self.sets.union(a, b, s.max_cluster) else self.possible).append(link)
         self.stats["possible"] = len(self.possible)
+        self.seconds["cluster"] = time.perf_counter() - clock
 
 
 class _Adjacency:
@@ -335,51 +356,56 @@ class _Adjacency:
         return False
 
 
-def _groups(codes: np.ndarray, ignored: np.ndarray | None) -> Iterable[tuple[int, np.ndarray]]:
-    """Record indexes per value code held by at least two records, skipping ignored values."""
-    present = np.flatnonzero(codes >= 0)
-    if ignored is not None:
-        present = present[~ignored[codes[present]]]
-    order = present[np.argsort(codes[present], kind="stable")]
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else []
-    bounds = np.r_[starts, len(order)]
-    for k in range(len(bounds) - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        if hi - lo >= 2:
-            yield int(sorted_codes[lo]), order[lo:hi]
+def _stars(key: np.ndarray, is_known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each group of records sharing ``key`` (>= 0): its first record not yet known (else its first)
+    paired with each other member."""
+    rows = np.flatnonzero(key >= 0)
+    rows = rows[np.lexsort((is_known[rows], key[rows]))]
+    ks = key[rows]
+    if len(rows) < 2:
+        return rows[:0], rows[:0]
+    first = np.r_[True, ks[1:] != ks[:-1]]
+    anchor = rows[np.flatnonzero(first)][np.cumsum(first) - 1]
+    others = ~first
+    return anchor[others], rows[others]
 
 
-def _same(group: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
-    """The records of ``group`` sharing a value of ``codes``, two or more at a time."""
-    values = codes[group]
-    return [group[values == v] for v in np.unique(values[values >= 0]) if (values == v).sum() >= 2]
+def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One key for the pair of codes (-1 if either is missing)."""
+    key = a.astype(np.int64) * (int(b.max(initial=0)) + 2) + b
+    key[(a < 0) | (b < 0)] = -1
+    return key
 
 
-def _by_given(group: np.ndarray, given: np.ndarray, *, nameless: bool) -> list[np.ndarray]:
-    """One identifier's records split by given name; with ``nameless``, records without a name join the only
-    name there is, if there is only one."""
-    names = given[group]
-    distinct = np.unique(names[names >= 0])
-    subgroups = [group[names == g] for g in distinct]
-    unnamed = group[names < 0]
-    if nameless and len(distinct) <= 1 and len(unnamed):
-        subgroups = [np.r_[subgroups[0], unnamed] if subgroups else unnamed]
-    return [sub for sub in subgroups if len(sub) >= 2]
+def _given_key(ids: np.ndarray, given: np.ndarray, width: int, nameless: bool) -> np.ndarray:
+    """Records meet on an identifier with the same given name; with ``nameless``, records without a name meet
+    the one given name seen with that identifier, when there is only one."""
+    named = (ids >= 0) & (given >= 0)
+    combo = np.unique(ids[named] * width + given[named])
+    names_per_id = np.bincount(combo // width, minlength=max(int(ids.max(initial=-1)) + 1, 1))
+    key = np.where(named, ids * width + given, -1)
+    if nameless:
+        single = (ids >= 0) & (names_per_id[np.maximum(ids, 0)] <= 1)
+        key = np.where(single, ids * width + width - 1, key)  # one group per identifier, named or not
+    return key
 
 
-def _deterministic_link(run: _Run, a: int, b: int, rule: str, shown: str) -> Callable[[], Link]:
+def _deterministic_link(run: _Run, a: int, b: int, rule: str, field_name: str) -> Callable[[], Link]:
     def make() -> Link:
-        words = {"member_id": f"same member number {shown}", "national_id": f"same id number {shown}",
-                 "email": f"same email {shown}",
-                 "phone+name": f"same phone {shown}"}
-        evidence = [words[rule]]
-        given = run.feats.codes["given"]
-        if rule != "member_id" and given[a] >= 0 and given[a] == given[b]:
-            evidence.append(f"same first name {run.feats.values['given'][given[a]]}")
-        value = shown if rule != "phone+name" else f"{shown} {run.feats.values['given'][given[a]]}" \
-            if given[a] >= 0 else shown
-        return Link(run.refs[a], run.refs[b], rule, value, 1.0, tuple(evidence))
+        codes, values = run.feats.codes, run.feats.values
+        value = values[field_name][codes[field_name][a]]
+        shown = value[1] if field_name == "member" else str(value)
+        words = {"member_id": "same member number", "national_id": "same id number", "email": "same email",
+                 "phone+name": "same phone"}
+        evidence = [f"{words[rule]} {shown}"]
+        g = codes["given"]
+        if rule != "member_id" and g[a] >= 0 and g[a] == g[b]:
+            evidence.append(f"same first name {values['given'][g[a]]}")
+        if rule == "national_id":
+            evidence.append("same birth date" if codes["dob"][a] == codes["dob"][b] >= 0 else "same surname")
+        if rule == "phone+name" and g[a] >= 0:
+            shown = f"{shown} {values['given'][g[a]]}"
+        return Link(run.refs[a], run.refs[b], rule, shown, 1.0, tuple(evidence))
     return make
 
 

@@ -26,8 +26,8 @@ from rapidfuzz.distance import JaroWinkler
 
 from .identity_features import Features
 
-__all__ = ["CLOSE", "CONTACT_FIELDS", "DIFFERENT", "EXACT", "FAR", "HOUSEHOLD_FIELDS", "MISSING", "MODEL", "Scores", "prior_bits",
-           "probability", "score_pairs"]
+__all__ = ["CLOSE", "CONTACT_FIELDS", "DIFFERENT", "EXACT", "FAR", "HOUSEHOLD_FIELDS", "MISSING", "MODEL", "Scores",
+           "likely_pairs", "prior_bits", "probability", "score_pairs"]
 
 MISSING, EXACT, CLOSE, FAR, DIFFERENT = 0, 1, 2, 3, 4
 HOUSEHOLD_FIELDS = ("phone", "email", "address", "city", "postcode")  # strict mode: all of them
@@ -96,7 +96,7 @@ def _similarity(model: FieldModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if model.scorer == "edit1":
         return np.fromiter((_one_edit(x, y) for x, y in zip(a, b, strict=True)), np.float32, len(a))
     if model.scorer == "date":
-        return np.fromiter((_near_date(x, y) for x, y in zip(a, b, strict=True)), np.float32, len(a))
+        return _near_dates(a, b)
     return np.zeros(len(a), dtype=np.float32)
 
 
@@ -114,12 +114,13 @@ def _one_edit(x: str, y: str) -> float:
     return float(any(long_[:k] + long_[k + 1:] == short for k in range(len(long_))))
 
 
-def _near_date(x, y) -> float:
+def _near_dates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1.0 for the slips birth dates suffer: day and month swapped, or two of year, month, day equal."""
-    if (x.day, x.month) == (y.month, y.day) and x.year == y.year:
-        return 1.0
-    same = (x.year == y.year) + (x.month == y.month) + (x.day == y.day)
-    return float(same >= 2)
+    ya, ma, da = (np.fromiter((getattr(x, f) for x in a), np.int32, len(a)) for f in ("year", "month", "day"))
+    yb, mb, db = (np.fromiter((getattr(x, f) for x in b), np.int32, len(b)) for f in ("year", "month", "day"))
+    swapped = (ya == yb) & (da == mb) & (ma == db)
+    same = (ya == yb).astype(np.int8) + (ma == mb) + (da == db)
+    return (swapped | (same >= 2)).astype(np.float32)
 
 
 def _field(feats: Features, name: str, i: np.ndarray, j: np.ndarray, ignored: np.ndarray | None,
@@ -165,13 +166,18 @@ def _field(feats: Features, name: str, i: np.ndarray, j: np.ndarray, ignored: np
 def _names(feats: Features, i: np.ndarray, j: np.ndarray, levels: dict, sims: dict, weights: dict) -> None:
     """First name and surname compared straight, or crosswise where that agrees better (``CHAN Tai Man``
     typed into the first-name box, or the two boxes swapped)."""
-    straight = weights["given"] + weights["surname"]
-    given_x = _field(feats, "given", i, j, None, "surname")
-    surname_x = _field(feats, "surname", i, j, None, "given")
+    odd = np.flatnonzero((levels["given"] == DIFFERENT) | (levels["surname"] == DIFFERENT))
+    if not len(odd):
+        return
+    oi, oj = i[odd], j[odd]
+    given_x = _field(feats, "given", oi, oj, None, "surname")
+    surname_x = _field(feats, "surname", oi, oj, None, "given")
+    straight = weights["given"][odd] + weights["surname"][odd]
     swapped = (given_x[2] + surname_x[2] > straight) & (given_x[0] != MISSING) & (surname_x[0] != MISSING)
+    rows = odd[swapped]
     for name, crossed in (("given", given_x), ("surname", surname_x)):
         for table, values in zip((levels, sims, weights), crossed, strict=True):
-            table[name] = np.where(swapped, values, table[name])
+            table[name][rows] = values[swapped]
 
 
 def score_pairs(feats: Features, i: np.ndarray, j: np.ndarray, ignored: dict[str, np.ndarray] | None = None,
@@ -190,3 +196,28 @@ def score_pairs(feats: Features, i: np.ndarray, j: np.ndarray, ignored: dict[str
     for w in weights.values():
         total += w
     return Scores(total, levels, sims)
+
+
+def likely_pairs(feats: Features, i: np.ndarray, j: np.ndarray, prior: float, floor: float, *,
+                 ignored: dict[str, np.ndarray] | None = None, household: tuple[str, ...] = HOUSEHOLD_FIELDS,
+                 chunk: int = 400_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, Scores]:
+    """The pairs whose match probability reaches ``floor``: their records, probabilities and scores. Scored
+    ``chunk`` pairs at a time, so memory stays flat however many candidates there are."""
+    keep_i, keep_j, keep_p, kept = [], [], [], []
+    for lo in range(0, len(i), chunk):
+        ci, cj = i[lo:lo + chunk], j[lo:lo + chunk]
+        scores = score_pairs(feats, ci, cj, ignored, household)
+        prob = probability(scores.weight + prior)
+        good = np.flatnonzero(prob >= floor)
+        keep_i.append(ci[good])
+        keep_j.append(cj[good])
+        keep_p.append(prob[good])
+        kept.append(Scores(scores.weight[good], {f: v[good] for f, v in scores.levels.items()},
+                           {f: v[good] for f, v in scores.similarity.items()}))
+    if not kept:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0), Scores(np.empty(0), {}, {})
+    merged = Scores(np.concatenate([s.weight for s in kept]),
+                    {f: np.concatenate([s.levels[f] for s in kept]) for f in kept[0].levels},
+                    {f: np.concatenate([s.similarity[f] for s in kept]) for f in kept[0].similarity})
+    return np.concatenate(keep_i), np.concatenate(keep_j), np.concatenate(keep_p), merged

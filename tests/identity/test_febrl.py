@@ -34,3 +34,12 @@ def test_strict_mode_keeps_the_febrl_precision(dataset: str, with_ssn: bool) -> 
     row = evaluate(dataset, with_ssn=with_ssn, settings=MatchSettings(mode="strict"))
     assert row["precision"] >= TARGETS[(dataset, with_ssn)][1], row
     assert row["f1"] >= 0.9 and row["largest"] <= 15, row
+
+
+def test_febrl4_through_the_commands_a_user_runs(tmp_path) -> None:
+    """files connector + mapping, ``storesync sync``, ``identities resolve``, ``identities export``."""
+    from febrl import evaluate_cli
+
+    row = evaluate_cli("febrl4", with_ssn=True, mode="marketing", workdir=tmp_path)
+    assert row["records"] == row["source_records"] == 10_000, row
+    assert row["f1"] >= 0.999 and row["precision"] >= 0.9995, row
