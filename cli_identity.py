@@ -121,12 +121,17 @@ def identities_explain(c: Any, target: str, as_json: bool) -> None:
             r.get("email"), r.get("phone")] for r in data["records"]])
 
 
+def _override_options(command: Any) -> Any:
+    """``--by`` and ``--json`` of ``merge`` and ``split``, and the context object."""
+    command = click.pass_obj(command)
+    command = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(command)
+    return click.option("--by", help="Who decided (default: the login name); stored with the override.")(command)
+
+
 @identities.command("merge")
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
-@click.option("--by", help="Who decided (default: the login name); stored with the override.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_obj
+@_override_options
 def identities_merge(c: Any, a: str, b: str, by: str | None, as_json: bool) -> None:
     """Make A and B one person (each a PERSON_ID or CONNECTOR_ID:EXTERNAL_ID), now and in every later resolve.
 
@@ -148,9 +153,7 @@ def identities_merge(c: Any, a: str, b: str, by: str | None, as_json: bool) -> N
 @identities.command("split")
 @click.argument("person", metavar="PERSON_ID")
 @click.argument("record", metavar="CONNECTOR_ID:EXTERNAL_ID")
-@click.option("--by", help="Who decided (default: the login name); stored with the override.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_obj
+@_override_options
 def identities_split(c: Any, person: str, record: str, by: str | None, as_json: bool) -> None:
     """Take RECORD out of PERSON_ID into a person of its own, now and in every later resolve.
 
