@@ -39,7 +39,7 @@ from storesync.core.identity_features import extract  # noqa: E402
 from storesync.core.identity_match import Link, Resolution  # noqa: E402
 from storesync.core.identity_persons import ResolveSummary, write_full  # noqa: E402
 from storesync.core.store import Store  # noqa: E402
-from storesync.core.tables import ENTITY_TABLES, to_utc_text  # noqa: E402
+from storesync.core.tables import ENTITY_TABLES, json_text, to_utc_text  # noqa: E402
 
 SYSTEMS = ("shop", "tills", "erp", "sms")
 GIVEN = ["Tai Man", "Siu Ming", "Ka Yan", "Wing Sze", "Chi Keung", "Mei Ling", "Tommy", "Karen", "Kelvin", "Winnie"]
@@ -125,7 +125,8 @@ def written_rows(store: Store) -> dict[str, tuple[list[str], list[list]]]:
                            ("identity_link", db.LINK_COLS), ("identity_block", ["key_hash", "record_id"])):
             cur = conn.connection.driver_connection.cursor()
             cur.execute(f"SELECT {', '.join(cols)} FROM {name}")
-            out[name] = (cols, [list(r) for r in cur.fetchall()])
+            out[name] = (cols, [[json_text(v) if isinstance(v, dict | list) else v for v in r]  # JSONB comes
+                                for r in cur.fetchall()])                                    # back parsed
     return out
 
 
@@ -166,7 +167,8 @@ def main() -> None:
         store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     counts = {name: len(r) for name, (_c, r) in plain.items()}
-    print(f"records {args.records:,}; rows written: {counts}; block keys {keys:,}")
+    print(f"records {args.records:,}; rows written: {counts}; block keys before oversized blocks are dropped: "
+          f"{keys:,}")
     print(f"read customers   : {read_s:7.2f} s   baseline plain SELECT {read_base:6.2f} s   ratio "
           f"{read_s / read_base:5.2f}")
     print(f"write resolution : {write_s:7.2f} s   baseline plain bulk insert {write_base:6.2f} s   ratio "
