@@ -92,14 +92,15 @@ def _links(store: Any, person_id: int, name: _Namer) -> list[dict[str, Any]]:
     customers = load_customers(store, records)
     out = []
     for kind, rule, value, score, evidence, pa, pb, ac, ae, bc, be, _ra, _rb in rows:
-        sa_, sb_ = customers.sources.get((ac, ae)), customers.sources.get((bc, be))
+        shared = _shared(rule, value, customers.sources.get((ac, ae)), customers.sources.get((bc, be)), evidence,
+                         score)
         out.append({"kind": kind, "rule": rule, "value": value, "score": score, "evidence": evidence or [],
                     "a": f"{ac}:{ae}", "b": f"{bc}:{be}", "person_a": pa, "person_b": pb,
-                    "sentence": f"{name(ac, ae)} and {name(bc, be)} {_shared(rule, value, sa_, sb_, evidence)}"})
+                    "sentence": f"{name(ac, ae)} and {name(bc, be)} {shared}"})
     return out
 
 
-def _shared(rule: str, value: str, a: Any, b: Any, evidence: list[str] | None) -> str:
+def _shared(rule: str, value: str, a: Any, b: Any, evidence: list[str] | None, score: float = 1.0) -> str:
     """What two records have in common, by the rule that linked them."""
     def field(name: str) -> Any:
         return (a.get(name) if a is not None else None) or (b.get(name) if b is not None else None)
@@ -114,8 +115,35 @@ def _shared(rule: str, value: str, a: Any, b: Any, evidence: list[str] | None) -
         return f"share the phone {pretty_phone(field('phone'))} and the first name {field('first_name')}"
     if rule == "manual":
         return f"were merged by hand ({value})"
-    facts = "; ".join(evidence or []) or value
-    return f"look like the same person ({facts})"
+    if a is None or b is None:  # a record changed or went since: the matcher's own words
+        return f"looked like the same person ({'; '.join(evidence or []) or value})"
+    return _alike(a, b, score)
+
+
+def _alike(a: Any, b: Any, score: float) -> str:
+    """A scored link in words: what the two records have in common, where they differ, and how sure it is."""
+    same, differ = [], []
+    for label, x, y in _compared(a, b):
+        if x and y:
+            if " ".join(str(x).lower().split()) == " ".join(str(y).lower().split()):
+                same.append(f"the same {label} {x}")
+            else:
+                differ.append(f"{label} ({x} / {y})")
+    text = "look like the same person: " + (", ".join(same) or "similar details")
+    if differ:
+        text += f"; they differ in {', '.join(differ)}"
+    return f"{text} (match probability {score:.1%})"
+
+
+def _compared(a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    def name(r: Any) -> str:
+        return " ".join(filter(None, (r.get("first_name"), r.get("last_name"))))
+
+    return [("name", name(a), name(b)), ("birth date", a.get("birth_date"), b.get("birth_date")),
+            ("email", a.get("email"), b.get("email")),
+            ("phone", pretty_phone(a.get("phone")), pretty_phone(b.get("phone"))),
+            ("address", a.get("address_line1"), b.get("address_line1")), ("city", a.get("city"), b.get("city")),
+            ("postal code", a.get("postal_code"), b.get("postal_code"))]
 
 
 def _override(row: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +215,8 @@ def possible_links(store: Any, connector_types: dict[str, str], limit: int) -> l
     customers = load_customers(store, [r for row in rows for r in row[-2:]])
     out = []
     for rule, value, score, evidence, pa, pb, ac, ae, bc, be, _ra, _rb in rows:
-        shared = _shared(rule, value, customers.sources.get((ac, ae)), customers.sources.get((bc, be)), evidence)
+        shared = _shared(rule, value, customers.sources.get((ac, ae)), customers.sources.get((bc, be)), evidence,
+                         score)
         out.append({"a": f"{ac}:{ae}", "b": f"{bc}:{be}", "person_a": pa, "person_b": pb, "rule": rule,
                     "value": value, "score": score, "evidence": evidence or [],
                     "sentence": f"{name(ac, ae)} (person {pa}) and {name(bc, be)} (person {pb}) {shared}"})

@@ -326,7 +326,8 @@ def _candidate_persons(store: Any, key_hashes: set[int], leaving: set[int], max_
     b = db.BLOCK.c
     with store.read() as conn:
         for i in range(0, len(hashes), chunk):
-            for key, rid in conn.execute(sa.select(b.key_hash, b.record_id).where(b.key_hash.in_(hashes[i:i + chunk]))):
+            query = sa.select(b.key_hash, b.record_id).where(b.key_hash.in_(hashes[i:i + chunk]))
+            for key, rid in conn.execute(query):
                 by_key[key].append(rid)
         rids = sorted({r for group in by_key.values() if len(group) <= max_block for r in group} - leaving)
         m = db.MEMBER.c

@@ -141,7 +141,8 @@ LINK_COLS = ["run_id", "kind", "person_id", "other_person_id", "a_record", "b_re
 PERSON_COLS = ["id", "attributes", "updated_at", "records", *GOLDEN_FIELDS]
 
 
-def block_rows(feats: Features, record_ids: np.ndarray, max_block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def block_rows(feats: Features, record_ids: np.ndarray,
+               max_block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(key hash, customer row id) of every block key of the records ``feats`` describes, for all at once.
 
     The keys are the matcher's own (``identity_blocking.BLOCKS`` over ``identity_features.extract``), each

@@ -142,4 +142,6 @@ def test_possible_links_are_reviewed_in_strict_mode_and_merged_in_marketing_mode
     assert summary["mode"] == "marketing" and summary["links"].get("fuzzy", 0) >= 1
     merged = person_of(cli, root)
     assert merged["erp:77"] == merged["tills:0099"]
-    assert "look like the same person (same first name" in run(cli, root, "explain", "erp:77").stdout
+    words = run(cli, root, "explain", "erp:77").stdout
+    assert "look like the same person: the same name Wing Sze Cheung" in words
+    assert "they differ in birth date (1985-03-0" in words and "(match probability 9" in words
