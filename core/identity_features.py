@@ -75,30 +75,24 @@ def _postcode(value: str | None) -> str | None:
     return text if text and len(set(text)) > 1 else None
 
 
-_MISS = object()
+def _raw(values: Sequence[object]) -> tuple[np.ndarray, list[object]]:
+    """Each value's code among the distinct raw values (one dict operation per record), and those values."""
+    table: dict[object, int] = {}
+    setdefault = table.setdefault
+    codes = np.array([setdefault(v, len(table)) for v in values], dtype=np.int64)
+    return codes, list(table)
 
 
-def _each(raw: Sequence[object], fn: Callable[[Any], object]) -> list[object]:
-    """``fn`` of every value, computed once per distinct value (None stays None)."""
-    done: dict[object, object] = {None: None}
-    get = done.get
-    out = []
-    append = out.append
-    for v in raw:
-        key = get(v, _MISS)
-        if key is _MISS:
-            key = done[v] = fn(v)
-        append(key)
-    return out
-
-
-def _intern(values: list[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes (-1 for None), distinct values and their counts."""
+def _column(raw_codes: np.ndarray, keys: list[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (-1 for None), distinct values and counts of a field whose value for raw value ``k`` is
+    ``keys[k]``: the key is worked out per distinct raw value, then spread to the records by numpy."""
     table: dict[object, int] = {None: -1}
-    codes = np.fromiter((table.setdefault(v, len(table) - 1) for v in values), np.int32, len(values))
+    setdefault = table.setdefault
+    per_raw = np.array([setdefault(k, len(table) - 1) for k in keys], dtype=np.int32)
     del table[None]
     distinct = np.empty(len(table), dtype=object)
     distinct[:] = list(table)
+    codes = per_raw[raw_codes] if len(per_raw) else np.full(len(raw_codes), -1, dtype=np.int32)
     return codes, distinct, np.bincount(codes[codes >= 0], minlength=len(distinct))
 
 
@@ -115,28 +109,30 @@ def _name_of(parts: tuple[str | None, str | None, str | None]) -> NameKey | None
 
 def extract(records: Sequence[IdentityRecord], region: str) -> Features:
     """The interned features of ``records`` (in their order)."""
-    names = _each([(r.first_name, r.last_name, r.full_name) for r in records], _name_of)
-    columns: dict[str, list[object]] = {
+    feats = Features(len(records))
+    name_codes, name_parts = _raw([(r.first_name, r.last_name, r.full_name) for r in records])
+    names = [None if parts == (None, None, None) else _name_of(parts) for parts in name_parts]
+    derived: dict[str, list[object]] = {
         "given": [n.given or None if n else None for n in names],
         "surname": [n.surname or None if n else None for n in names],
         # both names in either order, so a swapped first/last name still meets its record in one block
         "names": [tuple(sorted(n)) if n and n.given and n.surname else None for n in names],
         "initials": [_initials(n) for n in names],  # for blocking names with typos
-        "dob": _each([r.birth_date for r in records], date_key),
-        "email": _each([r.email for r in records], email_key),
-        "phone": _each([r.phone for r in records], functools.partial(phone_key, region=region)),
-        "member": [(r.connector_id, r.member_id.strip()) if r.member_id and r.member_id.strip() else None
-                   for r in records],
-        "nid": _each([r.national_id for r in records], _national_id),
-        "address": _each([r.address for r in records], address_key),
-        "city": _each([r.city for r in records], address_key),
-        "postcode": _each([r.postal_code for r in records], _postcode),
     }
-    connectors: dict[str, int] = {}
-    feats = Features(len(records), connector=np.fromiter(
-        (connectors.setdefault(r.connector_id, len(connectors)) for r in records), np.int32, len(records)))
-    for f in FIELDS:
-        feats.codes[f], feats.values[f], feats.counts[f] = _intern(columns.pop(f))
+    for f, keys in derived.items():
+        feats.codes[f], feats.values[f], feats.counts[f] = _column(name_codes, keys)
+    phone = functools.partial(phone_key, region=region)
+    for f, attr, fn in (("dob", "birth_date", date_key), ("email", "email", email_key), ("phone", "phone", phone),
+                        ("nid", "national_id", _national_id), ("address", "address", address_key),
+                        ("city", "city", address_key), ("postcode", "postal_code", _postcode)):
+        raw_codes, distinct = _raw([getattr(r, attr) for r in records])
+        feats.codes[f], feats.values[f], feats.counts[f] = _column(
+            raw_codes, [None if v is None else fn(v) for v in distinct])
+    raw_codes, distinct = _raw([(r.connector_id, r.member_id) for r in records])
+    feats.codes["member"], feats.values["member"], feats.counts["member"] = _column(
+        raw_codes, [(c, m.strip()) if m and m.strip() else None for c, m in distinct])
+    connectors, feats.connector = _raw([r.connector_id for r in records])
+    feats.connector = connectors.astype(np.int32)
     return feats
 
 

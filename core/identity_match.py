@@ -256,9 +256,9 @@ class _Run:
             combo = np.unique(codes[has].astype(np.int64) * width + given[has])
             flags |= np.bincount(combo // width, minlength=len(flags)) > most
             ignored[name] = flags
+            combo = combo[flags[combo // width]]
             for code, g in zip(combo // width, combo % width, strict=True):
-                if flags[code]:
-                    shared.setdefault(str(feats.values[name][code]), set()).add(str(feats.values["given"][g]))
+                shared.setdefault(str(feats.values[name][code]), set()).add(str(feats.values["given"][g]))
             for code in np.flatnonzero(flags):
                 shared.setdefault(str(feats.values[name][code]), set())
         ignored["nid"] = feats.counts["nid"] > s.max_identifier_records

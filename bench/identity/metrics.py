@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Quality", "measure", "pairwise", "peak_rss_mib"]
+__all__ = ["Quality", "measure", "measure_cpu", "pairwise", "peak_rss_mib"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,11 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def measure_cpu(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall seconds and this process's CPU seconds meanwhile (on a shared machine the wall time
+    includes waiting for a core; the CPU time does not)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - start, time.process_time() - cpu
