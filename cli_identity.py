@@ -89,7 +89,8 @@ def identities_resolve(c: Any, full: bool, as_json: bool, no_progress: bool) -> 
                f"; the store now holds {summary.total_persons:,} persons for {summary.total_records:,} records")
     if summary.links:
         table("merges by rule", ["rule", "links"], [[r, n] for r, n in sorted(summary.links.items())])
-    click.echo(f"{summary.multi:,} persons join several records (largest: {summary.largest}); "
+    click.echo(f"{summary.multi:,} {'person joins' if summary.multi == 1 else 'persons join'} several records "
+               f"(largest: {summary.largest}); "
                f"{summary.possible:,} possible links kept for review (storesync identities review)")
     if summary.duplicates:
         click.echo(f"{summary.duplicates:,} records left out: the same external id in a second customer stream "
