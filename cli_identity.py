@@ -83,6 +83,10 @@ def identities_resolve(c: Any, full: bool, as_json: bool, no_progress: bool) -> 
     summary = resolve_store(session.store, settings, full=full, progress=_Steps(not (no_progress or as_json)))
     if as_json:
         return emit_json(summary.as_dict())
+    if not (summary.full or summary.records or summary.changed):
+        click.echo(f"nothing new or changed since the last resolve; the store holds {summary.total_persons:,} "
+                   f"persons for {summary.total_records:,} records")
+        return
     kind = "full" if summary.full else "incremental"
     click.echo(f"{kind} resolve ({summary.mode} mode) in {summary.seconds}s: {summary.records:,} records matched"
                f"{f', {summary.changed:,} changed or deleted records left their persons' if summary.changed else ''}"
