@@ -192,8 +192,10 @@ def _member_rows(customers: Customers, person_of: dict[Ref, int], rules: dict[Re
 
 def _person_rows(settings: IdentitySettings, persons: list[list[Ref]], ids: list[int], sources: dict[Ref, Any],
                  now: Any) -> Iterable[list[Any]]:
-    """Golden ``person`` rows; a one-record person is its record's values (no survivorship to run)."""
-    for refs, pid in zip(persons, ids):
+    """Golden ``person`` rows in id order (appends to the table's key, not random inserts); a one-record person
+    is its record's values (no survivorship to run)."""
+    for i in np.argsort(np.asarray(ids, dtype=np.int64), kind="stable").tolist():
+        refs, pid = persons[i], ids[i]
         if len(refs) == 1:
             yield [pid, "{}", now, 1, *sources[refs[0]].values]
         else:
