@@ -24,7 +24,8 @@ def identities() -> None:
     """Link customers of every system into persons with a golden record (see README "Identities").
 
     \b
-    Exit codes: 0 ok, 1 a person or record was not found, 2 bad usage or bad [identity] settings.
+    Exit codes: 0 ok, 1 a person or record was not found, 2 bad usage or bad [identity] settings,
+                4 another resolve, merge or split of this store is running.
     """
 
 
@@ -74,7 +75,7 @@ def identities_resolve(c: Any, full: bool, as_json: bool, no_progress: bool) -> 
     and splits (``identities merge`` / ``split``) always win over the rules.
 
     \b
-    Exit codes: 0 resolved, 2 bad [identity] settings or store.
+    Exit codes: 0 resolved, 2 bad [identity] settings or store, 4 another resolve/merge/split is running.
     """
     from .cli import emit_json, table
     from .core.identity_persons import resolve_store
@@ -143,7 +144,7 @@ def identities_merge(c: Any, a: str, b: str, by: str | None, as_json: bool) -> N
     The smaller person's records join the larger one, which keeps its id.
 
     \b
-    Exit codes: 0 merged, 1 not found or already one person, 2 bad usage.
+    Exit codes: 0 merged, 1 not found or already one person, 2 bad usage, 4 a resolve/split is running.
     """
     from .cli import emit_json
     from .core.identity_persons import merge
@@ -165,7 +166,8 @@ def identities_split(c: Any, person: str, record: str, by: str | None, as_json: 
     Stored as "never the same person" between RECORD and each other record of the person.
 
     \b
-    Exit codes: 0 split, 1 no such person, or the record is not in it, 2 bad usage.
+    Exit codes: 0 split, 1 no such person, or the record is not in it, 2 bad usage,
+                4 a resolve/merge is running.
     """
     from .cli import emit_json
     from .core.identity_persons import split

@@ -36,8 +36,12 @@ from .identity_golden import choose
 from .identity_match import Link, Ref, Resolution, resolve
 from . import identity_store as db
 from .identity_store import Customers, load_customers
+from .lock import connector_lock
 
 __all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split", "write_full"]
+
+#: the lock a resolve, merge or split holds (``core/lock.py``): one of them at a time per store
+LOCK = "_identities"
 
 #: which rule names a record's membership when several links touch it (strongest first)
 _STRENGTH = {"manual": 0, "member_id": 1, "national_id": 2, "email": 3, "phone+name": 4, "fuzzy": 5}
@@ -74,7 +78,16 @@ class ResolveSummary:
 
 def resolve_store(store: Any, settings: IdentitySettings, *, full: bool = False,
                   progress: Progress | None = None) -> ResolveSummary:
-    """Resolve the store's customers (incrementally unless ``full`` or never resolved); write the result."""
+    """Resolve the store's customers (incrementally unless ``full`` or never resolved); write the result.
+
+    Raises ``LockedError`` (exit code 4) when another resolve, merge or split of this store is running.
+    """
+    with connector_lock(store, LOCK):
+        return _resolve_locked(store, settings, full=full, progress=progress)
+
+
+def _resolve_locked(store: Any, settings: IdentitySettings, *, full: bool,
+                    progress: Progress | None) -> ResolveSummary:
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     db.upgrade_person_table(store)
@@ -403,6 +416,11 @@ def parse_ref(target: str) -> Ref:
 
 def merge(store: Any, settings: IdentitySettings, a: str, b: str, who: str) -> tuple[int, int]:
     """Store ``merge A B`` and apply it: the smaller person's records join the larger. Returns (kept, gone)."""
+    with connector_lock(store, LOCK):
+        return _merge(store, settings, a, b, who)
+
+
+def _merge(store: Any, settings: IdentitySettings, a: str, b: str, who: str) -> tuple[int, int]:
     pa, pb = find_person(store, a), find_person(store, b)
     if pa == pb:
         raise IdentityNotFound(f"{a} and {b} are already one person ({pa})")
@@ -429,6 +447,11 @@ def split(store: Any, settings: IdentitySettings, person: str, record: str, who:
 
     Returns (person id, the record's new person id).
     """
+    with connector_lock(store, LOCK):
+        return _split(store, settings, person, record, who)
+
+
+def _split(store: Any, settings: IdentitySettings, person: str, record: str, who: str) -> tuple[int, int]:
     pid = find_person(store, person)
     ref = parse_ref(record)
     found = db.members(store, person_ids=[pid])

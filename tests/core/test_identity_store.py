@@ -191,3 +191,17 @@ def test_a_new_record_bridging_two_persons_joins_them_under_the_larger_ones_id(s
         stale = conn.execute(sa.select(sa.func.count()).select_from(db.LINK).where(
             db.LINK.c.person_id == smaller)).scalar()
     assert smaller not in ids and stale == 0
+
+
+def test_one_resolve_at_a_time(store: Store) -> None:
+    from storesync.core.errors import LockedError
+    from storesync.core.identity_persons import LOCK
+    from storesync.core.lock import connector_lock
+
+    resolve_store(store, SETTINGS, full=True)
+    with connector_lock(store, LOCK):
+        with pytest.raises(LockedError):
+            resolve_store(store, SETTINGS)
+        with pytest.raises(LockedError):
+            merge(store, SETTINGS, "shop:124", "tills:0043", "tester")
+    assert resolve_store(store, SETTINGS).records == 0  # free again
