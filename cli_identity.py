@@ -89,7 +89,9 @@ def identities_resolve(c: Any, full: bool, as_json: bool, no_progress: bool) -> 
                    f"persons for {summary.total_records:,} records")
         return
     kind = "full" if summary.full else "incremental"
+    against = f" against {summary.against:,} stored ones" if not summary.full else ""
     click.echo(f"{kind} resolve ({summary.mode} mode) in {summary.seconds}s: {summary.records:,} records matched"
+               f"{against}"
                f"{f', {summary.changed:,} changed or deleted records left their persons' if summary.changed else ''}"
                f"; the store now holds {summary.total_persons:,} persons for {summary.total_records:,} records")
     if summary.links:

@@ -60,9 +60,10 @@ class ResolveSummary:
     run_id: int
     full: bool
     mode: str
-    records: int = 0  # records matched in this run
+    records: int = 0  # records matched in this run (incremental: the new and changed ones)
+    against: int = 0  # incremental: stored records they were matched against (the candidates' persons)
     changed: int = 0  # records that left their person (changed or deleted) before matching
-    persons: int = 0  # persons written in this run
+    persons: int = 0  # persons written in this run (incremental: new ones and those the new records touched)
     multi: int = 0  # of those, persons joining more than one record
     largest: int = 0
     links: dict[str, int] = field(default_factory=dict)  # auto links by rule
@@ -316,6 +317,7 @@ def _incremental(store: Any, settings: IdentitySettings, summary: ResolveSummary
         _write(w, settings, summary, everyone, res, old, next_id, old_links=old_links, cannot=cannot,
                old_rules={m.record_id: m.rule for m in involved})
         _write_blocks(w, fresh, fresh_feats, match, full=False)
+    summary.records, summary.against = len(fresh.records), len(known)
 
 
 def _leave(store: Any, settings: IdentitySettings, leaving: list[tuple[int, int]]) -> None:

@@ -9,7 +9,8 @@
 - ``identity_override``: stored ``merge`` / ``split`` decisions as must-link / cannot-link pairs of refs, with who
   and when; they outlive every re-run;
 - ``identity_block``: (hash of a block key, customer row id), so an incremental run fetches the stored
-  candidates of a new record with an indexed lookup instead of reading a million records;
+  candidates of a new record with an indexed lookup instead of reading a million records. The keys of a record
+  that changed or went stay until the next full run: they can only add a candidate, never a link;
 - ``identity_run``: when each resolve ran, full or incremental, its counts and the highest person id issued.
 
 Bulk writes go through ``BatchWriter.insert_rows`` (executemany on SQLite, COPY on PostgreSQL). A full run

@@ -86,6 +86,7 @@ def test_incremental_resolve_matches_only_new_records_against_stored_persons(sto
     summary = resolve_store(store, SETTINGS)
     after = persons(store)
     assert not summary.full and summary.links == {"phone+name": 1}
+    assert summary.records == 1 and summary.against >= 1  # only the new record, against its family's person
     assert after[("sms", "c1")] == before[("tills", "0043")]
     assert {k: v for k, v in after.items() if k != ("sms", "c1")} == before
 
