@@ -295,6 +295,10 @@ from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serv
 cli.add_command(serve)
 cli.add_command(webhooks)
 
+from .cli_identity import identities  # noqa: E402  (its own module)
+
+cli.add_command(identities)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -107,6 +107,12 @@ class Person(_Base):
     sms_consent: bool | None = None
     email_consent: bool | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    # identity resolution: the golden address and how many source records the person joins
+    address_line1: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country_code: str | None = None
+    records: int | None = None
 
 
 class Variant(Canonical):

@@ -20,6 +20,7 @@ from .errors import ConfigError, ConfigIssue, MappingError, RecordMappingError
 from .forwarding import config_issues as forwarding_issues
 from .forwarding import forward_after_sync
 from .inventory_config import inventory_issues
+from .identity_config import identity_issues
 from .plugins import PluginHost, build_plugin_host
 from .progress import SyncProgress
 from .report import RunReport
@@ -75,6 +76,7 @@ class Session:
         if not issues:
             issues = self._mapping_issues(list(self.config.connectors)) + forwarding_issues(self.host)
         issues += inventory_issues(self.config)
+        issues += identity_issues(self.config)
         issues += notification_issues(self.config)
         if issues:
             raise ConfigError(issues)

@@ -23,6 +23,7 @@ from . import consent, events  # noqa: F401,E402  their tables join the metadata
 from . import inventory_tables  # noqa: F401,E402  inventory_position/_target and their indexes
 from . import inventory_ledger  # noqa: F401,E402  (the inventory_pushed, _conflict and _allocation tables)
 from . import webhook_queue  # noqa: F401,E402  (the webhook_delivery table of storesync serve)
+from . import identity_store  # noqa: F401,E402  the identity tables (issue 8) join it too
 from .writer import BatchWriter
 
 __all__ = ["Store", "normalise_url"]

@@ -249,6 +249,17 @@ class PersonRow(SQLModel, table=True):
     last_name: str | None = None
     attributes: dict = Field(default_factory=dict, sa_type=JsonType)
     updated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # identity resolution (core/identity_store.py): the rest of the golden record and how many records it joins
+    member_id: str | None = Field(default=None, sa_type=Text)
+    birth_date: str | None = Field(default=None, max_length=10)
+    language: str | None = Field(default=None, max_length=32)
+    address_line1: str | None = Field(default=None, sa_type=Text)
+    city: str | None = Field(default=None, sa_type=Text)
+    postal_code: str | None = Field(default=None, max_length=32)
+    country_code: str | None = Field(default=None, max_length=8)
+    sms_consent: bool | None = None
+    email_consent: bool | None = None
+    records: int | None = None
 
 
 class MessageRow(SQLModel, table=True):

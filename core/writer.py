@@ -275,6 +275,14 @@ class BatchWriter:
         marks = ", ".join("?" * len(cols))
         self._executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
 
+    def insert_rows(self, table: str, cols: list[str], rows: list[list[Any]]) -> None:
+        """Insert plain rows (COPY on PostgreSQL, executemany on SQLite): bulk writers outside the engine."""
+        self._insert(table, cols, rows)
+
+    def delete_in(self, table: str, column: str, values: list[Any]) -> int:
+        """DELETE the rows whose ``column`` is one of ``values``, in chunks; return how many."""
+        return self._delete_in(table, column, values)
+
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         cur = self.dbapi.cursor()
         cur.executemany(sql, rows)

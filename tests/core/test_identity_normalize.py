@@ -62,3 +62,23 @@ def test_birth_dates_in_several_formats(written: str) -> None:
 def test_impossible_or_unreadable_dates_are_none() -> None:
     assert [date_key(v) for v in ("31/02/1990", "1990", "next tuesday", "", None, "7 Foo 1990")] == [None] * 6
     assert date_key(date(2001, 1, 2)) == date(2001, 1, 2)
+
+
+@pytest.mark.parametrize("number", ["21234567", "31234567", "51234567", "61234567", "71234567", "81234567",
+                                    "91234567", "46001234"])
+def test_the_hong_kong_shortcut_gives_what_phonenumbers_gives(number: str) -> None:
+    from storesync.core.identity_normalize import _e164
+
+    for written in (number, f"+852 {number}", f"00852{number}", f"852-{number[:4]}-{number[4:]}"):
+        assert phone_key(written) == _e164("HK")(number), written
+
+
+@pytest.mark.parametrize(("first", "key"), [
+    ("Pui Chun", NameKey("puichun", "")), ("Bill", NameKey("william", "")), ("CHAN Tai Man", NameKey("taiman", "chan")),
+    ("Chan, Tai Man", NameKey("taiman", "chan")), ("Tai Man Chan", NameKey("taiman", "chan")),
+    ("陳大文", NameKey("大文", "chan")), ("  ", None),
+])
+def test_a_first_name_alone_is_split_only_when_it_shows_a_whole_name(first: str, key: NameKey | None) -> None:
+    from storesync.core.identity_normalize import first_name_key
+
+    assert first_name_key(first) == key
