@@ -23,6 +23,16 @@ def test_demo_runs_the_whole_job_and_its_suggestions_work(cli, tmp_path: Path) -
     assert ready == [("+85291234567", "Tai Man"), ("+85251234567", "Ka Yan")]  # first come, first served
     assert re.search(r"[1-9]\d* stock level\(s\) corrected in the web shop", text)
     assert "web order(s) written into the ERP" in text
+    people = re.search(r"Customers: (\d+) records across the systems are (\d+) people \((\d+) of them", text)
+    assert people and int(people[2]) < int(people[1]) and int(people[3]) >= 1
+    assert re.search(r"These \d+ records are person \d+: .* share the email address taiman\.chan@gmail\.com", text)
+    # the family sharing one mobile and the walk-ins sharing the shop's landline are never one person
+    export = cli("--config", str(out / "plugins.toml"), "identities", "export", "--format", "jsonl", cwd=tmp_path)
+    person = {(r["connector_id"], r["external_id"]): r["person_id"]
+              for r in map(json.loads, export.stdout.splitlines())}
+    lees = {person[("tills", f"DEMOLEE{k}")] for k in ("KAHO", "KAYAN", "WAIMAN")}
+    walkins = {person[("tills", f"DEMOWALKIN{k}")] for k in ("LAU", "NG", "TSE")}
+    assert len(lees) == 3 and len(walkins) == 3
 
     config = str(out / "plugins.toml")
     suggested = re.findall(r"^   storesync --config \S+ (.+)$", text, flags=re.M)
@@ -105,5 +115,7 @@ def test_the_report_page_shows_the_figures_of_the_store(cli, tmp_path: Path) -> 
         assert (int(row["on_hand"]), int(row["committed"]), int(row["available"])) == \
             (p["on_hand"], p["committed"], p["available"])
         assert marked == (p["location"] == "cwb")  # the oversold shelf is marked
+    persons = cells.tables.get("person", [])
+    assert {"tills", "shop"} <= {r["connector"] for r in persons}  # a merged person's source records are listed
     queue = [r for r in cells.tables["preorders"] if r["sku"] == "MOON-2027"]
     assert [r["state"] for r in queue] == ["allocated", "allocated", "preorder"]
