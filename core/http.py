@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import FatalSyncError, RetriableSyncError
 from .pacing import LeakyBucketPacer, Pacer, full_jitter, retry_after_seconds
+from .runstats import HTTP as RUN_TALLY
 
 __all__ = ["HttpClient", "HttpSettings", "LeakyBucketPacer", "Pacer"]
 
@@ -195,6 +196,7 @@ class HttpClient:
         if self._pacer is not None:
             self._pacer.before()
         self.requests_made += 1
+        RUN_TALLY.request()
         try:
             response = self._client.send(self._client.build_request(call.method, call.url, **kwargs), auth=auth)
         except _NEVER_SENT as exc:
@@ -264,6 +266,7 @@ class HttpClient:
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         self.retries_used += 1
         exc, sleep = _last_error(state), state.upcoming_sleep
+        RUN_TALLY.retry(exc.reason)
         method, _, path = exc.label.partition(" ")
         logger.info("%s: retrying %s after %s (retry %d of %d, sleeping %.3fs)", self.name, exc.label,
                     exc.reason, state.attempt_number, self.settings.max_retries, sleep,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from .errors import StoreError
 from .forwarded import ForwardedOrderRow  # noqa: F401  (registers the forwarded_order table)
+from .runstats import RunReportRow  # noqa: F401  (registers the run_report table)
 from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
 from .writer import BatchWriter
