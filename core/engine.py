@@ -137,6 +137,7 @@ class SyncEngine:
              dry_run: bool, remap: bool) -> RunReport:
         report = RunReport(connector_id=connector.id)
         started, http_before = time.perf_counter(), HTTP_TALLY.snapshot()
+        HTTP_TALLY.open_run()  # one retry budget for all of this run's HTTP clients
         try:
             with connector_lock(self.store, connector.id):
                 report.run_id = None if dry_run else self.store.start_run(connector.id)
@@ -155,6 +156,8 @@ class SyncEngine:
                     save_run_report(self.store.engine, report.run_id, connector.id, report.totals())
         except LockedError as exc:
             report.status, report.error, report.exception = "locked", str(exc), exc
+        finally:
+            HTTP_TALLY.close_run()
         return report
 
     def _run_streams(self, connector: Connector, selected: list[tuple[Stream, StreamMapping]],

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["HTTP", "HttpTally", "RunReportRow", "run_reports", "save_run_report"]
+__all__ = ["HTTP", "HttpTally", "RetryBudget", "RunReportRow", "run_reports", "save_run_report"]
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,56 @@ class HttpSnapshot:
     last_retry_error: str | None
 
 
+class RetryBudget:
+    """Retries used against one ``http.retry_budget``: shared by every client of one connector during a run."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
 class HttpTally:
-    """Requests sent and retries made by every HTTP client of this process, and the reason of the last retry."""
+    """Requests sent and retries made by every HTTP client of this process, and the reason of the last retry.
+
+    It also hands out retry budgets. Connectors open a client per stream (or per call), so a budget per client
+    would allow ``retry_budget`` retries per stream; while the engine runs a connector (``open_run``), every
+    client of the same name shares one :class:`RetryBudget`, making the budget per run as documented. Outside a
+    run (tests, one-off calls) each client has its own.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests = self.retries = 0
         self.last_retry_error: str | None = None
+        self._budgets: dict[str, RetryBudget] | None = None
 
     def request(self) -> None:
         with self._lock:
             self.requests += 1
 
-    def retry(self, reason: str) -> None:
+    def retry(self, reason: str, budget: RetryBudget | None = None) -> None:
         with self._lock:
             self.retries += 1
             self.last_retry_error = reason
+            if budget is not None:
+                budget.used += 1
+
+    def budget(self, client_name: str) -> RetryBudget:
+        """The budget a new client named ``client_name`` counts its retries against."""
+        with self._lock:
+            if self._budgets is None:
+                return RetryBudget()
+            return self._budgets.setdefault(client_name, RetryBudget())
+
+    def open_run(self) -> None:
+        """A run starts: clients created from now on share one budget per client name."""
+        with self._lock:
+            self._budgets = {}
+
+    def close_run(self) -> None:
+        with self._lock:
+            self._budgets = None
 
     def snapshot(self) -> HttpSnapshot:
         with self._lock:
