@@ -14,6 +14,7 @@ bursts of 429, each at its own rate, counted in ``injected`` so a campaign can r
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -79,6 +80,11 @@ class Faults:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (killed, timed out) is normal for an emulator; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LoopbackEmulator:
