@@ -257,7 +257,8 @@ class SyncEngine:
             batch.tombstones.append(str(obj.external_id))
         elif isinstance(obj, Invalid):
             rep.read += 1
-            batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=obj.external_id))
+            key = obj.external_id or _readable_key(smap, obj.payload)
+            batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=key))
         else:
             rep.read += 1
             batch.quarantine.append(quarantine_entry(obj, f"stream yielded {type(obj).__name__}, not a dict"))
@@ -283,6 +284,18 @@ class SyncEngine:
                 w.save_cursor(connector_id, name, batch.state)
         if self.progress:
             self.progress(connector_id, name, rep.read)
+
+
+def _readable_key(smap: StreamMapping, payload: Any) -> str | None:
+    """The key of a record that could not be read whole (a CSV row with undecodable bytes) when its key fields
+    could: its quarantine entry then clears itself once the record maps (e.g. after the file's encoding is set),
+    instead of lingering under a hash of the bad bytes."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        return smap.key(payload)
+    except (RecordMappingError, LookupError, TypeError, ValueError):
+        return None
 
 
 def _account(report: RunReport, started: float, http: HttpSnapshot) -> None:
