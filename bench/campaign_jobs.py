@@ -88,9 +88,10 @@ class Job:
     tags: frozenset[str] = field(default_factory=frozenset)
 
 
-def run_cli(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``storesync ARGS`` in ``root`` as a user runs it, with the campaign's secrets in the environment."""
-    env = {**{k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}, **ENV}
+def run_cli(root: Path, *args: str, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``storesync ARGS`` in ``root`` as a user runs it, with the campaign's secrets (or ``env``) in the environment."""
+    env = {**{k: v for k, v in os.environ.items() if k != "STORESYNC_CONFIG"}, **(ENV if env is None else env)}
     return subprocess.run([sys.executable, "-m", "storesync.cli", *args], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
