@@ -123,14 +123,13 @@ class JobResult:
                 and self.faulty.max_attempt <= self.max_retries and not self.faulty.bad_log_lines)
 
 
-def run_job(job: Job, scale: int, seed: int, workdir: Path, store: str = "sqlite") -> JobResult:
-    """The reference run and the faulty run of one job, compared."""
+def run_job(job: Job, scale: int, seed: int, workdir: Path) -> JobResult:
+    """The reference run and the faulty run of one job (each with its own SQLite store), compared."""
     http = fast_http()
     runs = {}
     for kind, faults in (("clean", Faults(seed=seed)), ("faulty", campaign_faults(seed))):
         root = workdir / f"{job.name.replace(' ', '-')}-{kind}"
-        url = store if store != "sqlite" else f"sqlite:///{root / 'store.db'}"
-        runs[kind] = fault_run(job, faults, scale, root, url, http)
+        runs[kind] = fault_run(job, faults, scale, root, f"sqlite:///{root / 'store.db'}", http)
     cmp = compare(runs["clean"].outcome, runs["faulty"].outcome, runs["clean"].effects, runs["faulty"].effects)
     return JobResult(job.name, runs["clean"], runs["faulty"], cmp, http["retry_budget"], http["max_retries"])
 
@@ -188,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=1, help="data size multiplier (1: CI size, 10: full size)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--job", action="append", help="only this job (repeatable); default every faults job")
-    parser.add_argument("--store", default="sqlite", help="'sqlite' (a file per run) or a PostgreSQL URL")
     args = parser.parse_args(argv)
     names = args.job or [n for n, j in JOBS.items() if "faults" in j.tags]
     started = time.perf_counter()
