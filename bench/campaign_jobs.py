@@ -14,6 +14,7 @@ lost, duplicated and changed counts.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -39,7 +40,8 @@ from storesync.connectors.shopify.emulator import ShopifyEmulator  # noqa: E402
 from storesync.connectors.sms.emulator import TwilioEmulator  # noqa: E402
 from storesync.core.emulation import Faults  # noqa: E402
 
-__all__ = ["JOBS", "Job", "Live", "Outcome", "compare", "fast_http", "observe_store", "run_cli"]
+__all__ = ["JOBS", "Job", "Live", "Outcome", "campaign_arguments", "compare", "fast_http", "observe_store",
+           "run_cli"]
 
 SHOPIFY_TOKEN = "shpat_campaign_token_0123456789"
 SQUARE_TOKEN = "sq_campaign_token_0123456789"
@@ -86,6 +88,19 @@ class Job:
     extra_toml: str = ""
     http: bool = True  # whether the connector has an HTTP client (an [connectors.X.http] table)
     tags: frozenset[str] = field(default_factory=frozenset)
+
+
+def campaign_arguments(doc: str, tag: str, argv: list[str] | None,
+                       add: Callable[[argparse.ArgumentParser], None]) -> tuple[argparse.Namespace, list[str]]:
+    """The command line both campaign scripts share (``--scale``, ``--seed``, ``--job``; ``add`` adds the rest),
+    and the names of the jobs to run: those given, or every job tagged ``tag``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=1, help="data size multiplier (1: CI size)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--job", action="append", help=f"only this job (repeatable); default every {tag} job")
+    add(parser)
+    args = parser.parse_args(argv)
+    return args, args.job or [name for name, job in JOBS.items() if tag in job.tags]
 
 
 def run_cli(root: Path, *args: str, timeout: float = 600,

@@ -15,7 +15,6 @@ added by one entry in ``JOBS``; nothing here changes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import signal
@@ -28,7 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from campaign_jobs import JOBS, Comparison, Job, Live, compare, fast_http, popen_cli, run_cli, write_project  # noqa: E402
+from campaign_jobs import (JOBS, Comparison, Job, Live, campaign_arguments, compare, fast_http,  # noqa: E402
+                           popen_cli, run_cli, write_project)
 from fault_campaign import print_table  # noqa: E402
 
 from storesync.core.emulation import Faults  # noqa: E402
@@ -158,13 +158,8 @@ def _finish(job: Job, live: Live, result: CrashResult, ref_outcome: list[Any], r
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kills", type=int, default=4, help="SIGKILLs per job (20+ in all at the default)")
-    parser.add_argument("--scale", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--job", action="append", help="only this job (repeatable); default every crash job")
-    args = parser.parse_args(argv)
-    names = args.job or [n for n, j in JOBS.items() if "crash" in j.tags]
+    args, names = campaign_arguments(__doc__ or "", "crash", argv, lambda parser: parser.add_argument(
+        "--kills", type=int, default=4, help="SIGKILLs per job (20+ in all at the default)"))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crash-campaign-") as tmp:
         results = [crash_job(JOBS[n], Path(tmp), kills=args.kills, scale=args.scale, seed=args.seed,

@@ -16,7 +16,6 @@ Exit status 0 when every job lost nothing, duplicated nothing and stayed within 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -28,7 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from campaign_jobs import JOBS, Comparison, Job, Live, compare, fast_http, run_cli, write_project  # noqa: E402
+from campaign_jobs import (JOBS, Comparison, Job, Live, campaign_arguments, compare, fast_http,  # noqa: E402
+                           run_cli, write_project)
 
 from storesync.core.emulation import Faults  # noqa: E402
 
@@ -183,12 +183,7 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=int, default=1, help="data size multiplier (1: CI size, 10: full size)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--job", action="append", help="only this job (repeatable); default every faults job")
-    args = parser.parse_args(argv)
-    names = args.job or [n for n, j in JOBS.items() if "faults" in j.tags]
+    args, names = campaign_arguments(__doc__ or "", "faults", argv, lambda parser: None)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fault-campaign-") as tmp:
         results = [run_job(JOBS[n], args.scale, args.seed, Path(tmp)) for n in names]
