@@ -3,7 +3,7 @@ rerun it, and compare with an uninterrupted run: the same store, no sale order c
 no SMS sent twice by the SMS emulator.
 
 For each job a reference run (fresh emulator, fresh store) gives the outcome and how long the work takes: from the
-emulator's first request to the exit (for the files job, the whole command). A trial then starts a fresh world,
+emulator's first request to its last (for the files job, the whole command). A trial then starts a fresh world,
 prepares it, and runs the command again and again, each run killed with SIGKILL at a moment drawn uniformly from
 the work still left (seeded), until the job's quota of kills is reached or a run finishes first; then it runs
 the command to the end (again while it exits non-zero, up to ``job.max_runs``) and compares. A kind of job is
@@ -88,8 +88,12 @@ def _reference(job: Job, root: Path, scale: int) -> tuple[list[Any], list[Any], 
         started = time.monotonic()
         proc = popen_cli(root, *job.command)
         work_from = _wait_for_work(proc, emu, _requests(emu), job.http)
+        ended, seen = time.monotonic(), _requests(emu)
+        while proc.poll() is None:  # the work ends with the last request (then the process only shuts down)
+            time.sleep(0.002)
+            if not job.http or _requests(emu) != seen:
+                ended, seen = time.monotonic(), _requests(emu)
         _, err = proc.communicate(timeout=600)
-        ended = time.monotonic()
         if proc.returncode != 0:
             raise RuntimeError(f"{job.name}: the reference run failed ({proc.returncode}):\n{err.decode()[-2000:]}")
         return job.observe(live), job.effects(live), work_from - started, ended - work_from
