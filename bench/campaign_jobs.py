@@ -212,7 +212,7 @@ def _odoo_tables(live: Live, *, forward: bool = False) -> str:
     exports = live.root / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     with open(exports / "orders.jsonl", "w", encoding="utf-8") as fh:
-        for i in range(1, 40 * live.scale + 1):
+        for i in range(1, 20 * live.scale + 1):
             fh.write(json.dumps(datagen.shopify_order(i)) + "\n")
     return (text + 'forward_orders_from = ["web"]\n\n[connectors.web]\ntype = "files"\ndirectory = "exports"\n'
             '[connectors.web.files.orders]\npattern = "orders.jsonl"\n')

@@ -17,7 +17,7 @@ from storesync.core.emulation import Faults
 
 def test_a_second_sync_of_the_same_connector_exits_4_at_once(store_url: str, tmp_path: Path) -> None:
     job = JOBS["shopify sync"]
-    with job.emulator(Faults(seed=0, slow_rate=1.0, slow_seconds=0.25), 1) as emu:  # every reply a bit late
+    with job.emulator(Faults(seed=0, slow_rate=1.0, slow_seconds=0.5), 1) as emu:  # every reply a bit late
         live = Live(tmp_path, store_url, emu, 1, fast_http())
         write_project(live, job)
         first = popen_cli(tmp_path, *job.command)
@@ -28,18 +28,15 @@ def test_a_second_sync_of_the_same_connector_exits_4_at_once(store_url: str, tmp
             started = time.monotonic()
             second = run_cli(tmp_path, "sync", "shop", "--json", "--no-progress")
             second_seconds = time.monotonic() - started
-            requests_during_second = int(emu.requests)
-            assert first.poll() is None, "the first sync ended before the second started; make it slower"
+            # "at once": the second run ended while the first still worked (it did not wait for the lock)
+            assert first.poll() is None, f"the first sync ended before the second ({second_seconds:.1f}s)"
+            emu.faults.off()  # let the first finish quickly
         finally:
             _, err = first.communicate(timeout=300)
-        first_seconds = time.monotonic() - started
     assert second.returncode == 4, second.stderr[-2000:]
     (report,) = json.loads(second.stdout)
     assert report["status"] == "locked" and "locked by another run" in report["error"]
     assert first.returncode == 0, err.decode()[-2000:]
-    # "at once": the second run did not wait for the first (which went on for many more slow requests)
-    assert int(emu.requests) > requests_during_second + 10
-    assert second_seconds < first_seconds
 
 
 @pytest.mark.postgres
