@@ -41,7 +41,7 @@ from storesync.connectors.sms.emulator import TwilioEmulator  # noqa: E402
 from storesync.core.emulation import Faults  # noqa: E402
 
 __all__ = ["JOBS", "Job", "Live", "Outcome", "campaign_arguments", "compare", "fast_http", "observe_store",
-           "run_cli"]
+           "run_cli", "write_combined_project"]
 
 SHOPIFY_TOKEN = "shpat_campaign_token_0123456789"
 SQUARE_TOKEN = "sq_campaign_token_0123456789"
@@ -126,6 +126,16 @@ def write_project(live: Live, job: Job) -> None:
         tables += f"\n[connectors.{job.connector}.http]\n{http}\n"
     text = f"[storesync]\ndatabase = {json.dumps(live.store_url)}\nbatch_size = 100\n\n{tables}\n{job.extra_toml}"
     (live.root / "plugins.toml").write_text(text, encoding="utf-8")
+
+
+def write_combined_project(root: Path, store_url: str, emulators: dict[str, Any]) -> None:
+    """One plugins.toml holding the connector tables of several jobs (job name -> its running emulator)."""
+    tables = []
+    for name, emu in emulators.items():
+        write_project(Live(root, store_url, emu, 1, fast_http()), JOBS[name])  # the job's files, and its tables:
+        tables.append((root / "plugins.toml").read_text(encoding="utf-8").split("\n\n", 1)[1])  # read back
+    (root / "plugins.toml").write_text(f"[storesync]\ndatabase = {json.dumps(store_url)}\nbatch_size = 100\n\n"
+                                       + "\n".join(tables), encoding="utf-8")
 
 
 # -- observing outcomes -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from campaign_jobs import ENV, JOBS, SECRETS, Live, fast_http, run_cli, write_project
+from campaign_jobs import ENV, JOBS, SECRETS, run_cli, write_combined_project
 from fault_campaign import campaign_faults
 
 
@@ -33,19 +33,6 @@ def _store_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in root.glob("store.db*"))
 
 
-def _all_connectors_project(root: Path, emulators: dict[str, object]) -> None:
-    """One plugins.toml with every connector of CANARY_JOBS (each secret a ${ENV} reference)."""
-    tables = []
-    for name, emu in emulators.items():
-        job = JOBS[name]
-        live = Live(root, f"sqlite:///{root / 'store.db'}", emu, 1, fast_http())
-        write_project(live, job)  # its data files; its connector tables are read back below
-        text = (root / "plugins.toml").read_text(encoding="utf-8")
-        tables.append(text.split("\n\n", 1)[1])
-    (root / "plugins.toml").write_text(f'[storesync]\ndatabase = "sqlite:///{root / "store.db"}"\n\n'
-                                       + "\n".join(tables), encoding="utf-8")
-
-
 @pytest.mark.slow
 def test_a_canary_secret_never_appears_in_output_logs_errors_status_or_the_store(tmp_path: Path) -> None:
     """Every connector's secret comes from ${ENV}: run every job with faults and debug JSON logs, then with wrong
@@ -54,7 +41,7 @@ def test_a_canary_secret_never_appears_in_output_logs_errors_status_or_the_store
     for emu in emulators.values():
         emu.start()
     try:
-        _all_connectors_project(tmp_path, emulators)
+        write_combined_project(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", emulators)
         seen = [_text(run_cli(tmp_path, "sync", "web", "till", "--no-progress"))]
         wrong = {k: v[::-1] for k, v in ENV.items()}  # other secrets: every server refuses them
         refused = _text(run_cli(tmp_path, "-vv", "sync", "shop", "tills", "erp", "--json", "--no-progress",
