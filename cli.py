@@ -6,7 +6,6 @@ configuration, mapping or store URL; 3 a connector failed; 4 another run holds t
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -21,6 +20,7 @@ from rich.text import Text
 from . import __version__
 from .core import operations as ops
 from .core.errors import StoresyncError
+from .core.logjson import json_logging_enabled, log_error, setup_logging
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -58,16 +58,18 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 @click.option("--config", "config", metavar="FILE", envvar="STORESYNC_CONFIG",
               help="plugins.toml to use (default: $STORESYNC_CONFIG, then ./plugins.toml).")
 @click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="STORESYNC_LOG_FORMAT",
+              help="Logs on stderr as text, or one JSON object per line (with connector and run id).")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config: str | None, verbose: int, log_format: str) -> None:
     """storesync keeps a merchant's web shop, tills, ERP and SMS gateway in agreement.
 
     \b
     Exit codes: 0 ok, 1 quarantined records, 2 bad configuration,
                 3 a connector failed, 4 locked by another run.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging(log_format, verbose)  # core/logjson.py
     ctx.obj = Ctx(config, verbose)
 
 
@@ -264,7 +266,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_error(message: str, where: str = "") -> None:
-    """``error: [where: ]message`` on stderr; the message is never read as markup."""
+    """``error: [where: ]message`` on stderr; the message is never read as markup (a JSON record with --log-format
+    json)."""
+    if json_logging_enabled():
+        return log_error(message, where)
     err.print(Text("error: ", style="red") + Text(f"{where}: " if where else "") + Text(message),
               highlight=False, soft_wrap=True)
 
@@ -298,6 +303,10 @@ cli.add_command(webhooks)
 from .cli_identity import identities  # noqa: E402  (its own module)
 
 cli.add_command(identities)
+
+from .cli_runs import runs  # noqa: E402  (its own module: the run reports)
+
+cli.add_command(runs)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -139,6 +139,8 @@ def load_config(explicit: str | Path | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigIssue(label, "", f"invalid TOML: {exc}")]) from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ConfigError([ConfigIssue(label, "", "invalid TOML: arrays or tables nested too deeply")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(label, "", f"cannot read: {exc}")]) from None
     issues: list[ConfigIssue] = []

@@ -139,6 +139,9 @@ class Connector:
     default_mapping: ClassVar[str | None] = None
     #: True if streams yield ``RawPage``s: the engine then starts its page workers when a sync begins
     raw_pages: ClassVar[bool] = False
+    #: True if each instance names its own streams in plugins.toml (``files``): a shared mapping file may then
+    #: hold streams one instance does not configure, and ``config check`` does not call them unknown
+    configured_streams: ClassVar[bool] = False
 
     def __init__(self, instance_id: str, settings: BaseModel, context: ConnectorContext) -> None:
         self.id = instance_id

@@ -19,11 +19,14 @@ from .connector import Checkpoint, Connector, Invalid, Stream, Tombstone
 from .cursor import CursorTracker
 from .errors import LockedError, RecordMappingError, StoresyncError
 from .lock import connector_lock
+from .logjson import current_run
 from .mapping import StreamMapping
 from .pages import ON_BOUNDARY, Mapped, PageJob, PagePool, worker_count
 from .plugins import PluginHost
 from .recordmap import map_record, quarantine_entry, raw_text
 from .report import RunReport, StreamReport
+from .runstats import HTTP as HTTP_TALLY
+from .runstats import HttpSnapshot, save_run_report
 from .store import Store
 from .writer import Item, Prepared, QuarantineEntry, RowPreparer
 
@@ -133,21 +136,28 @@ class SyncEngine:
     def _run(self, connector: Connector, selected: list[tuple[Stream, StreamMapping]], *, full_refresh: bool,
              dry_run: bool, remap: bool) -> RunReport:
         report = RunReport(connector_id=connector.id)
+        started, http_before = time.perf_counter(), HTTP_TALLY.snapshot()
+        HTTP_TALLY.open_run()  # one retry budget for all of this run's HTTP clients
         try:
             with connector_lock(self.store, connector.id):
                 report.run_id = None if dry_run else self.store.start_run(connector.id)
                 try:
-                    self._run_streams(connector, selected, report, full_refresh, dry_run, remap)
+                    with current_run(connector.id, report.run_id):  # tags log records (--log-format json)
+                        self._run_streams(connector, selected, report, full_refresh, dry_run, remap)
                 except StoresyncError as exc:
                     report.error, report.exception = str(exc), exc
                 except Exception as exc:  # a connector bug must still end the run cleanly and be logged
                     report.error, report.exception = f"{type(exc).__name__}: {exc}", exc
                 report.status = "dry-run" if dry_run else report.status
                 report.finish()
+                _account(report, started, HTTP_TALLY.since(http_before))
                 if report.run_id is not None:
                     self.store.finish_run(report.run_id, report.status, report.counts(), report.error)
+                    save_run_report(self.store.engine, report.run_id, connector.id, report.totals())
         except LockedError as exc:
             report.status, report.error, report.exception = "locked", str(exc), exc
+        finally:
+            HTTP_TALLY.close_run()
         return report
 
     def _run_streams(self, connector: Connector, selected: list[tuple[Stream, StreamMapping]],
@@ -247,7 +257,8 @@ class SyncEngine:
             batch.tombstones.append(str(obj.external_id))
         elif isinstance(obj, Invalid):
             rep.read += 1
-            batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=obj.external_id))
+            key = obj.external_id or _readable_key(smap, obj.payload)
+            batch.quarantine.append(quarantine_entry(obj.payload, obj.reason, key=key))
         else:
             rep.read += 1
             batch.quarantine.append(quarantine_entry(obj, f"stream yielded {type(obj).__name__}, not a dict"))
@@ -273,6 +284,25 @@ class SyncEngine:
                 w.save_cursor(connector_id, name, batch.state)
         if self.progress:
             self.progress(connector_id, name, rep.read)
+
+
+def _readable_key(smap: StreamMapping, payload: Any) -> str | None:
+    """The key of a record that could not be read whole (a CSV row with undecodable bytes) when its key fields
+    could: its quarantine entry then clears itself once the record maps (e.g. after the file's encoding is set),
+    instead of lingering under a hash of the bad bytes."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        return smap.key(payload)
+    except (RecordMappingError, LookupError, TypeError, ValueError):
+        return None
+
+
+def _account(report: RunReport, started: float, http: HttpSnapshot) -> None:
+    """Fill the run report's duration and HTTP work (core/runstats.py)."""
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.http_requests, report.http_retries, report.last_retry_error = http.requests, http.retries, \
+        http.last_retry_error
 
 
 def _seal(batch: _Batch, tracker: CursorTracker | None, *, final: bool) -> _Batch | None:

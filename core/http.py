@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import FatalSyncError, RetriableSyncError
 from .pacing import LeakyBucketPacer, Pacer, full_jitter, retry_after_seconds
+from .runstats import HTTP as RUN_TALLY
 
 __all__ = ["HttpClient", "HttpSettings", "LeakyBucketPacer", "Pacer", "checked_base_url"]
 
@@ -55,7 +56,7 @@ class HttpSettings(BaseModel):
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(5, ge=0, description="per request")
-    retry_budget: int = Field(200, ge=0, description="per client (= per run): retries across all requests")
+    retry_budget: int = Field(200, ge=0, description="per run: retries across all requests of the connector")
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(30.0, ge=0)
     max_retry_after: float = Field(120.0, ge=0, description="a longer Retry-After is fatal")
@@ -129,8 +130,9 @@ class HttpClient:
     ``name`` names the connector instance in every message, e.g. ``"shopify 'shop'"``. Header values of
     ``Authorization``, ``X-Shopify-Access-Token`` and ``X-Twilio-*``, the password of ``auth``, URL userinfo and
     every value in ``secrets`` are masked in log records (this client's and httpx's) and in exception messages.
-    ``retries_used`` counts retries across all requests against ``settings.retry_budget``; ``requests_made``
-    counts every attempt sent.
+    ``retries_used`` counts this client's retries across all its requests; ``requests_made`` counts every attempt
+    sent. ``settings.retry_budget`` limits the retries of this client, or, during a sync run, of all the
+    connector's clients together (core/runstats.py).
     """
 
     def __init__(self, *, name: str, base_url: str, headers: dict[str, str] | None = None,
@@ -142,6 +144,7 @@ class HttpClient:
         self.auth_hint = auth_hint  # the fix-it hint of a 401/403
         self.settings = settings or HttpSettings()
         self.retries_used = 0
+        self._budget = RUN_TALLY.budget(name)  # shared by the connector's clients during a sync run
         self.requests_made = 0
         self._pacer, self._sleep = pacer, sleep
         self._redactor = _Redactor(secrets)
@@ -205,6 +208,7 @@ class HttpClient:
         if self._pacer is not None:
             self._pacer.before()
         self.requests_made += 1
+        RUN_TALLY.request()
         try:
             response = self._client.send(self._client.build_request(call.method, call.url, **kwargs), auth=auth)
         except _NEVER_SENT as exc:
@@ -269,11 +273,12 @@ class HttpClient:
         return full_jitter(state.attempt_number, self.settings.backoff_base, self.settings.backoff_max)
 
     def _should_stop(self, state: tenacity.RetryCallState) -> bool:
-        return state.attempt_number > self.settings.max_retries or self.retries_used >= self.settings.retry_budget
+        return state.attempt_number > self.settings.max_retries or self._budget.used >= self.settings.retry_budget
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         self.retries_used += 1
         exc, sleep = _last_error(state), state.upcoming_sleep
+        RUN_TALLY.retry(exc.reason, self._budget)
         method, _, path = exc.label.partition(" ")
         logger.info("%s: retrying %s after %s (retry %d of %d, sleeping %.3fs)", self.name, exc.label,
                     exc.reason, state.attempt_number, self.settings.max_retries, sleep,

@@ -132,4 +132,6 @@ def load_mapping(path: Path, *, registry: TransformRegistry, ctx: TransformConte
         raise MappingError([ConfigIssue(file, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError([ConfigIssue(file, "", f"invalid TOML: {exc}")]) from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise MappingError([ConfigIssue(file, "", "invalid TOML: arrays or tables nested too deeply")]) from None
     return compile_mapping(doc, file=file, registry=registry, ctx=ctx)

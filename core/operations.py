@@ -88,14 +88,16 @@ class Session:
         issues: list[ConfigIssue] = []
         for cid in connector_ids:
             try:
-                streams = [s.name for s in self.host.connector(cid).streams()]
+                connector = self.host.connector(cid)
+                streams = [s.name for s in connector.streams()]
                 if not streams:  # a connector that only sends needs no mapping
                     continue
                 mapping = self.host.mapping(cid)
             except ConfigError as exc:
                 issues.extend(exc.issues)
                 continue
-            issues.extend(mapping.check_streams(streams))
+            if not connector.configured_streams:
+                issues.extend(mapping.check_streams(streams))
         return issues
 
     def check_mappings(self, connector_ids: list[str] | None) -> list[str]:

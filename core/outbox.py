@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from .capabilities import ConsentChange, Delivery, OutboundMessage
 from .connector import Connector
 from .consent import apply_consent, blocked_reason, flag_invalid
+from .errors import RetriableSyncError
 from .hookspecs import hookimpl
 from .models import Event
 from .rules import NotificationSettings, Rule, pick_language, quiet_until, render
@@ -45,6 +46,8 @@ MESSAGES = MessageRow.__table__
 #: the longest body Twilio takes (concatenated segments); a longer one is skipped with the reason
 MAX_BODY = 1600
 #: statuses a gateway reports while a message is still on its way
+#: sends in doubt in a row after which a delivery pass stops (the gateway is down, not just flaky)
+MAX_DOUBTFUL_IN_A_ROW = 3
 IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving"})
 
 
@@ -64,6 +67,7 @@ class DeliveryReport:
     requeued: int = 0  # in-doubt messages the gateway never got (sent again)
     waiting: int = 0  # in-doubt messages too recent to look up yet (settled by a later run)
     statuses_updated: int = 0
+    in_doubt: int = 0  # sends whose answer was a transient error: left 'submitting', settled by the next run
 
 
 def upgrade_schema(store: Store) -> list[str]:
@@ -159,18 +163,31 @@ def deliver(store: Store, connector: Connector, settings: NotificationSettings, 
     """Settle in-doubt messages, then send every due pending message of ``connector``, paced.
 
     Counts go into ``report`` as they happen, so they are right even when a gateway error (``SyncError``) ends
-    the pass early.
+    the pass early. A send answered by a transient error (a 5xx, a cut-off answer: the gateway may have acted)
+    stays ``submitting`` for the next run to settle, and the pass goes on with the other messages, so one flaky
+    answer does not hold back the rest; ``MAX_DOUBTFUL_IN_A_ROW`` of them in a row stop it. Any send left in
+    doubt makes the pass raise :class:`RetriableSyncError` at the end (exit 3: run again to settle).
     """
     report = report if report is not None else DeliveryReport()
     _settle_in_doubt(store, connector, report, now, timedelta(seconds=settings.settle_after_seconds))
     _expire(store, connector.id, now() - timedelta(hours=settings.max_age_hours), report, now())
-    interval, last = 1.0 / settings.rate_per_second, 0.0
+    interval, last, in_a_row, doubt = 1.0 / settings.rate_per_second, 0.0, 0, None
     for row in _due(store, connector.id, now()):
         wait = last + interval - time.monotonic()
         if wait > 0:
             sleep(wait)
         last = time.monotonic()
-        _send_one(store, connector, row, report, now)
+        try:
+            _send_one(store, connector, row, report, now)
+            in_a_row = 0
+        except RetriableSyncError as exc:
+            doubt, in_a_row = exc, in_a_row + 1
+            report.in_doubt += 1
+            if in_a_row >= MAX_DOUBTFUL_IN_A_ROW:
+                raise
+    if doubt is not None:
+        raise RetriableSyncError(f"{report.in_doubt} message(s) in doubt after transient gateway errors; the next "
+                                 f"run settles them without sending twice (last: {doubt})")
     return report
 
 

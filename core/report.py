@@ -37,6 +37,11 @@ class RunReport:
     streams: list[StreamReport] = field(default_factory=list)
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    # the run report (core/runstats.py): wall time and the HTTP work of this run
+    seconds: float = 0.0
+    http_requests: int = 0
+    http_retries: int = 0
+    last_retry_error: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -60,4 +65,14 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"connector_id": self.connector_id, "run_id": self.run_id, "status": self.status,
-                "error": self.error, "streams": [asdict(s) for s in self.streams]}
+                "error": self.error, "streams": [asdict(s) for s in self.streams], "seconds": self.seconds,
+                "http_requests": self.http_requests, "http_retries": self.http_retries,
+                "last_retry_error": self.last_retry_error}
+
+    def totals(self) -> dict[str, Any]:
+        """The columns of this run's ``run_report`` row (see core/runstats.py)."""
+        return {"seconds": self.seconds, "records_read": sum(s.read for s in self.streams),
+                "records_written": sum(s.inserted + s.updated + s.deleted for s in self.streams),
+                "quarantined": sum(s.quarantined for s in self.streams), "http_requests": self.http_requests,
+                "http_retries": self.http_retries, "last_retry_error": self.last_retry_error,
+                "last_error": self.error or next((s.error for s in self.streams if s.error), None)}

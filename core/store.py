@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from .errors import StoreError
 from .forwarded import ForwardedOrderRow  # noqa: F401  (registers the forwarded_order table)
+from .runstats import RunReportRow  # noqa: F401  (registers the run_report table)
 from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
 from . import inventory_tables  # noqa: F401,E402  inventory_position/_target and their indexes
@@ -72,7 +73,7 @@ class Store:
         if self.dialect == "sqlite":
             _tune_sqlite(self.engine)
         try:
-            metadata.create_all(self.engine)
+            _create_tables(self.engine, self.dialect)
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the store at {self.display_url}: {_first_line(exc)}",
                              hint="check [storesync] database in plugins.toml and that the server is up") from None
@@ -195,6 +196,19 @@ def _plain(row: Any) -> dict[str, Any]:
             key = key.key
         out[str(key)] = value.isoformat() if isinstance(value, datetime) else value
     return out
+
+
+#: PostgreSQL advisory lock key serialising table creation (an arbitrary constant: "storesync" in ASCII, shortened)
+_CREATE_LOCK_KEY = 0x73746F726573
+
+
+def _create_tables(engine: Engine, dialect: str) -> None:
+    """Create the missing tables. On PostgreSQL under an advisory lock: workers opening a new store at the same
+    moment would otherwise race on CREATE TABLE and all but one fail with a duplicate pg_type key."""
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+        metadata.create_all(conn)
 
 
 def _first_line(exc: Exception) -> str:

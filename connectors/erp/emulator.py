@@ -129,6 +129,10 @@ class OdooEmulator(LoopbackEmulator):
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:
         """(reply, truncate, delay) for one request."""
         path = raw_path.split("?", 1)[0]
+        if self.faults.throttled():  # a proxy in front of Odoo refusing a burst
+            return _Reply(429, b"<html><body><h1>429 Too Many Requests</h1></body></html>",
+                          (("Content-Type", "text/html"), ("Retry-After", f"{self.faults.burst_retry_after:g}"))), \
+                False, 0.0
         error, truncate, slow = self.faults.draw()
         delay = self.faults.slow_seconds if slow else 0.0
         if error is not None:

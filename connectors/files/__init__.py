@@ -88,6 +88,7 @@ class FilesConnector(Connector):
     """Reads one directory of exported files; one stream per entry of ``files``."""
 
     name = "files"
+    configured_streams = True  # one stream per `files` entry; the default mapping covers four
     Settings = FilesSettings
     default_mapping = "files.toml"
     settings: FilesSettings

@@ -161,7 +161,8 @@ class SquareEmulator(WebhookSending, LoopbackEmulator):
         self.requests.add(split.path)
         if headers.get("Authorization") != f"Bearer {self.token}":
             return _reply(401, UNAUTHORIZED), False, 0.0
-        if self.rate_limit is not None and not self.rate_limit.take()[0]:
+        if self.rate_limit is not None and not self.rate_limit.take()[0] or \
+                self.faults is not None and self.faults.throttled():
             return _reply(429, RATE_LIMITED), False, 0.0
         faults = self.faults
         error, truncate, slow = faults.draw() if faults is not None else (None, False, False)

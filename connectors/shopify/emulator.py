@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ...core.emulation import LoopbackEmulator, LoopbackRequestHandler
+from ...core.emulation import Faults, LoopbackEmulator, LoopbackRequestHandler
 from ...core.webhook_sender import WebhookSender, WebhookSending
 from . import emulator_hooks
 from .emulator_data import Store, generate, parse_ts, ts
@@ -102,24 +102,6 @@ class LeakyBucket:
         with self._lock:
             self._drain()
             return int(self.level + 0.999)
-
-
-class Faults:
-    """Seeded faults; three draws per API request keep the sequence deterministic whatever the rates."""
-
-    def __init__(self, error_rate: float = 0.0, truncate_rate: float = 0.0, slow_rate: float = 0.0,
-                 slow_seconds: float = 1.0, seed: int = 0, truncate_mode: str = "close") -> None:
-        if truncate_mode not in ("close", "short"):
-            raise ValueError("truncate_mode is 'close' (full Content-Length, then hang up) or 'short'")
-        self.error_rate, self.truncate_rate, self.slow_rate = error_rate, truncate_rate, slow_rate
-        self.slow_seconds, self.truncate_mode = slow_seconds, truncate_mode
-        self._rng, self._lock = random.Random(seed), threading.Lock()
-
-    def draw(self) -> tuple[int | None, bool, bool]:
-        with self._lock:
-            error, truncate, slow, pick = (self._rng.random() for _ in range(4))
-        status = (500, 502, 503)[int(pick * 3)] if error < self.error_rate else None
-        return status, truncate < self.truncate_rate, slow < self.slow_rate
 
 
 class RequestLog:
@@ -567,6 +549,8 @@ class ShopifyEmulator(WebhookSending, LoopbackEmulator):
         if headers.get("X-Shopify-Access-Token") != self.token:
             return _json(401, INVALID_TOKEN), False, 0.0
         version, route = match.groups()
+        if self.faults is not None and self.faults.throttled():
+            return _json(429, THROTTLED, (("Retry-After", f"{self.faults.burst_retry_after:g}"),)), False, 0.0
         extra: tuple = ()
         bucket = self.rate_limit
         if bucket is not None:

@@ -171,7 +171,7 @@ class TwilioEmulator(LoopbackEmulator):
         self.requests.add(split.path)
         try:
             self._authenticate(headers.get("Authorization"), split.path)
-            if self.rate_limit is not None and not self.rate_limit.take()[0]:
+            if self.rate_limit is not None and not self.rate_limit.take()[0] or self.faults.throttled():
                 raise _Error(20429)
             error, truncate, slow = self.faults.draw()
             delay = self.faults.slow_seconds if slow else 0.0
