@@ -1,6 +1,6 @@
 """The jobs the fault and crash campaigns run: each a real ``storesync`` command against a connector's emulator.
 
-Adding a kind of job (``inventory reconcile --push``, once it exists) is one entry in :data:`JOBS`: a
+Adding a kind of job is one entry in :data:`JOBS` (``inventory reconcile --push`` was added that way): a
 :class:`Job` says how to build its emulator for a given :class:`Faults` and size, how to write its plugins.toml,
 which fault-free commands prepare the store, the command under test, and how to observe its outcome. The
 campaigns (``bench/fault_campaign.py``, ``bench/crash_campaign.py`` and ``tests/reliability/``) only ever go
@@ -287,6 +287,43 @@ def _sms_sent(live: Live) -> list[Any]:
     return [(m.to, m.body) for m in live.emulator.sends]
 
 
+def _inventory_emulator(faults: Faults, scale: int) -> ShopifyEmulator:
+    """A web shop selling from one warehouse, with stale levels for ``20 * scale`` SKUs the ERP counts."""
+    shop = ShopifyEmulator(orders=0, customers=1, products=2, seed=7, token=SHOPIFY_TOKEN, rate_limit=None,
+                           faults=faults)
+    warehouse = next(iter(shop.store.locations))
+    for i in range(20 * scale):
+        shop.add_product(f"INV-{i:04d}", f"Campaign item {i}", stock={warehouse: 50 + i})
+    return shop
+
+
+def _inventory_tables(live: Live) -> str:
+    """The ERP (a files export: its counts are the truth at the warehouse) and the web shop that sells from it."""
+    exports = live.root / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    rows = ["sku,location,on_hand,updated_at"]
+    rows += [f"INV-{i:04d},WH,{(i * 7) % 23},2026-11-30 10:00:00" for i in range(20 * live.scale)]
+    (exports / "inventory.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    warehouse = next(iter(live.emulator.store.locations))
+    return (_shopify_tables(live) + "api_version = \"2026-04\"\n\n"
+            '[connectors.erp]\ntype = "files"\ndirectory = "exports"\nstreams = ["inventory"]\n'
+            '[connectors.erp.files.inventory]\npattern = "inventory.csv"\n\n'
+            f'[inventory.locations.wh]\nauthority = "erp"\nsources = {{ erp = "WH", shop = "{warehouse}" }}\n\n'
+            '[inventory.channels.shop]\nlocations = ["wh"]\n\n'
+            '[inventory.allocation]\nstrategy = "priority"\npriority = ["wh"]\n')
+
+
+def _pushed_levels(live: Live) -> Outcome:
+    """What the web shop shows per item and location, and what storesync recorded as pushed."""
+    shop = live.emulator
+    with shop.store.lock:
+        levels = [((("shopify_level",) + tuple(map(str, key))), level["available"])
+                  for key, level in ((k, shop.store.inventory_levels[k]) for k in list(shop.store.inventory_levels))]
+    pushed = [(("inventory_pushed", ch, loc, item), qty) for ch, loc, item, qty in _rows(
+        live.store_url, "SELECT channel, location_id, item_id, quantity FROM inventory_pushed")]
+    return levels + pushed
+
+
 JOBS: dict[str, Job] = {job.name: job for job in (
     Job("shopify sync", "shop",
         lambda faults, scale: ShopifyEmulator(orders=300 * scale, seed=7, token=SHOPIFY_TOKEN, rate_limit=None,
@@ -312,6 +349,10 @@ JOBS: dict[str, Job] = {job.name: job for job in (
                                              faults=faults),
         _notify_tables, ("notify",), _messages, effects=_sms_sent, prepare=(("sync", "till", "--no-progress"),), max_runs=6,
         extra_toml=NOTIFY_RULES, tags=frozenset({"faults", "crash"})),
+    Job("inventory reconcile --push", "shop", _inventory_emulator, _inventory_tables,
+        ("inventory", "reconcile", "--push"), _pushed_levels,
+        prepare=(("sync", "shop", "--no-progress"), ("sync", "erp", "--no-progress")), max_runs=4,
+        tags=frozenset({"faults", "crash"})),
     Job("files sync", "till", lambda faults, scale: _NoEmulator(faults), _files_tables, ("sync", "till", "--no-progress"),
         lambda live: observe_store(live.store_url, ("till",)), http=False, tags=frozenset({"crash"})),
 )}
