@@ -289,7 +289,7 @@ def _sms_sent(live: Live) -> list[Any]:
 
 def _inventory_emulator(faults: Faults, scale: int) -> ShopifyEmulator:
     """A web shop selling from one warehouse, with stale levels for ``20 * scale`` SKUs the ERP counts."""
-    shop = ShopifyEmulator(orders=0, customers=1, products=2, seed=7, token=SHOPIFY_TOKEN, rate_limit=None,
+    shop = ShopifyEmulator(orders=0, customers=1, products=2, locations=3, seed=7, token=SHOPIFY_TOKEN, rate_limit=None,
                            faults=faults)
     warehouse = next(iter(shop.store.locations))
     for i in range(20 * scale):
@@ -304,11 +304,14 @@ def _inventory_tables(live: Live) -> str:
     rows = ["sku,location,on_hand,updated_at"]
     rows += [f"INV-{i:04d},WH,{(i * 7) % 23},2026-11-30 10:00:00" for i in range(20 * live.scale)]
     (exports / "inventory.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    warehouse = next(iter(live.emulator.store.locations))
+    warehouse, *shops = list(live.emulator.store.locations)
+    own = "".join(f'[inventory.locations.shop{n}]\nauthority = "shop"\nsources = {{ shop = "{loc}" }}\n\n'
+                  for n, loc in enumerate(shops))  # the web shop's other locations: its own counts, never pushed
     return (_shopify_tables(live) + "api_version = \"2026-04\"\n\n"
             '[connectors.erp]\ntype = "files"\ndirectory = "exports"\nstreams = ["inventory"]\n'
             '[connectors.erp.files.inventory]\npattern = "inventory.csv"\n\n'
             f'[inventory.locations.wh]\nauthority = "erp"\nsources = {{ erp = "WH", shop = "{warehouse}" }}\n\n'
+            + own +
             '[inventory.channels.shop]\nlocations = ["wh"]\n\n'
             '[inventory.allocation]\nstrategy = "priority"\npriority = ["wh"]\n')
 

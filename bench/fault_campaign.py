@@ -154,8 +154,10 @@ def exhaust(job: Job, workdir: Path, seed: int = 0) -> Exhausted:
     with job.emulator(Faults(seed=seed, error_rate=1.0), 1) as emu:
         live = Live(root, f"sqlite:///{root / 'store.db'}", emu, 1, fast_http(max_retries=2))
         write_project(live, job)
+        emu.faults.error_rate = 0.0  # the preparation is fault-free, as in the other runs
         for args in job.prepare:
             run_cli(root, *args)
+        emu.faults.error_rate = 1.0
         proc = run_cli(root, *job.command)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error")]
     text = "\n".join(errors)
