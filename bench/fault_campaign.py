@@ -85,10 +85,16 @@ def fault_run(job: Job, faults: Faults, scale: int, root: Path, store_url: str,
     with job.emulator(faults, scale) as emu:
         live = Live(root, store_url, emu, scale, http or fast_http())
         write_project(live, job)
+        rates = ("error_rate", "truncate_rate", "slow_rate", "burst_rate")
+        saved = {name: getattr(faults, name) for name in rates}
+        for name in rates:  # the preparation is fault-free: the faults are for the command under test
+            setattr(faults, name, 0.0)
         for args in job.prepare:
             proc = run_cli(root, *args)
             if proc.returncode not in (0, 1):
                 raise RuntimeError(f"{job.name}: preparing with {args} failed:\n{proc.stderr[-2000:]}")
+        for name, value in saved.items():
+            setattr(faults, name, value)
         codes, stderr, retries, bad, lines = [], "", [], [], 0
         for _ in range(job.max_runs):
             proc = run_cli(root, "--log-format", "json", "-v", *job.command)
