@@ -38,7 +38,7 @@ from . import identity_store as db
 from .identity_store import Customers, load_customers
 from .lock import connector_lock
 
-__all__ = ["LOCK", "IdentityNotFound", "ResolveSummary", "assign_ids", "find_person", "merge", "parse_ref",
+__all__ = ["IdentityNotFound", "LOCK", "ResolveSummary", "assign_ids", "find_person", "merge", "parse_ref",
            "refresh_golden", "resolve_store", "split", "write_full"]
 
 #: the lock a resolve, merge or split holds (``core/lock.py``): one of them at a time per store
