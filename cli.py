@@ -278,6 +278,23 @@ from .cli_inventory import inventory  # noqa: E402  (its own module)
 
 cli.add_command(inventory)
 
+from .cli_demo import demo  # noqa: E402  (its own module)
+
+cli.add_command(demo)
+
+from .cli_report import report  # noqa: E402  (its own module)
+
+cli.add_command(report)
+
+from .cli_connector import connector  # noqa: E402  (its own module: tools for connector authors)
+
+cli.add_command(connector)
+
+from .cli_serve import serve, webhooks  # noqa: E402  (real time: storesync serve, its own module)
+
+cli.add_command(serve)
+cli.add_command(webhooks)
+
 from .cli_identity import identities  # noqa: E402  (its own module)
 
 cli.add_command(identities)

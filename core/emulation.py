@@ -10,13 +10,14 @@ that register their connection in ``emulator._connections`` (on setup, removed o
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
-__all__ = ["LoopbackEmulator"]
+__all__ = ["JsonRequestHandler", "LoopbackEmulator", "LoopbackRequestHandler"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -73,3 +74,42 @@ class LoopbackEmulator:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
+
+
+class LoopbackRequestHandler(BaseHTTPRequestHandler):
+    """The base of emulators' request handlers: keeps connections alive (HTTP/1.1), registers them in
+    ``emulator._connections`` so ``stop()`` ends them, and logs nothing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.server.emulator._connections.discard(self.connection)  # type: ignore[attr-defined]
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+
+class JsonRequestHandler(LoopbackRequestHandler):
+    """The request handler of a JSON API emulator: ``emulator.handle(method, path, headers, body)`` answers.
+
+    ``handle`` returns ``(status, payload)``; the payload is sent as JSON (UTF-8, not ASCII-escaped). Emulators
+    that shape their bytes themselves (truncated bodies, slow replies) subclass ``LoopbackRequestHandler``.
+    """
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, payload = self.server.emulator.handle(self.command, self.path, self.headers, body)  # type: ignore
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

@@ -3,7 +3,7 @@
 An event has a stable id (``order.created:<connector>:<order external id>``), so recording it again is a
 no-op and listeners de-duplicate by it. ``order.created`` events are derived from the store: every order stored
 by a sync whose ``created_at`` is within ``max_age`` and has no event yet gets one, with the fields templates may
-use. Other parts of storesync (inventory: pre-order stock arrived, back in stock) record events through
+use. Other parts of storesync (inventory: oversells, backorders and pre-orders given stock) record events through
 ``record_events`` with the fields ``EVENT_FIELDS`` lists. ``storesync notify`` fans each new event out through
 the ``storesync_event`` hook (rules listen there) and marks it dispatched in the same transaction as the messages
 the listeners planned.
@@ -23,15 +23,18 @@ from sqlalchemy.engine import Connection
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE, JsonType, UtcDateTime, metadata
 
-__all__ = ["EVENT_FIELDS", "EVENT_TABLE", "derive_order_events", "mark_dispatched", "record_events",
+__all__ = ["EVENT_FIELDS", "EVENT_TABLE", "derive_order_events", "mark_dispatched", "order_data", "record_events",
            "undispatched"]
 
 _RECIPIENT = ("customer_name", "first_name", "last_name")
 #: the placeholders each event type carries (besides phone, language and sms_consent, which pick the recipient)
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "order.created": (*_RECIPIENT, "order_number", "total", "currency", "items", "item_count", "location"),
-    "preorder.arrived": (*_RECIPIENT, "order_number", "sku", "sku_title", "pickup_location"),
     "stock.back_in_stock": (*_RECIPIENT, "sku", "sku_title", "location"),
+    # raised by inventory reconciliation (core/inventory_run.py), one per order line decided
+    "oversell_detected": (*_RECIPIENT, "order_number", "sku", "sku_title", "quantity", "detail"),
+    "backorder_allocated": (*_RECIPIENT, "order_number", "sku", "sku_title", "quantity", "pickup_location"),
+    "preorder_stock_arrived": (*_RECIPIENT, "order_number", "sku", "sku_title", "quantity", "pickup_location"),
 }
 
 EVENT_TABLE = Table(
@@ -87,7 +90,7 @@ def derive_order_events(conn: Connection, since: datetime) -> list[Event]:
         return []
     lines = _lines(conn, [r["id"] for r in rows])
     return [Event(type="order.created", id=ids[r["id"]], occurred_at=r["created_at"],
-                  data=_order_data(conn, r, lines.get(r["id"], []))) for r in rows]
+                  data=order_data(conn, r, lines.get(r["id"], []))) for r in rows]
 
 
 def _lines(conn: Connection, order_ids: list[int]) -> dict[int, list[Any]]:
@@ -99,7 +102,7 @@ def _lines(conn: Connection, order_ids: list[int]) -> dict[int, list[Any]]:
     return out
 
 
-def _order_data(conn: Connection, order: Any, lines: list[Any]) -> dict[str, Any]:
+def order_data(conn: Connection, order: Any, lines: list[Any]) -> dict[str, Any]:
     customer = _customer(conn, order["connector_id"], order["customer_external_id"])
     first, last = customer.get("first_name"), customer.get("last_name")
     name = customer.get("full_name") or " ".join(p for p in (first, last) if p) or None

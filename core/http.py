@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .errors import FatalSyncError, RetriableSyncError
 from .pacing import LeakyBucketPacer, Pacer, full_jitter, retry_after_seconds
 
-__all__ = ["HttpClient", "HttpSettings", "LeakyBucketPacer", "Pacer"]
+__all__ = ["HttpClient", "HttpSettings", "LeakyBucketPacer", "Pacer", "checked_base_url"]
 
 logger = logging.getLogger("storesync.http")
 
@@ -59,6 +59,16 @@ class HttpSettings(BaseModel):
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(30.0, ge=0)
     max_retry_after: float = Field(120.0, ge=0, description="a longer Retry-After is fatal")
+
+
+def checked_base_url(value: str) -> str:
+    """A connector setting's API URL: https (http for a local emulator), without a trailing slash.
+
+    For a pydantic ``field_validator`` of plugin settings, so every connector words the error the same way.
+    """
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"must start with https:// (or http:// for a local emulator), got {value!r}")
+    return value.rstrip("/")
 
 
 class _Again(RetriableSyncError):

@@ -11,8 +11,11 @@ For each (SKU, canonical location) (``[inventory.locations]``, see ``core/invent
 - **on hand** is the authority's latest report (the ERP for the warehouse, the till for a shop floor), as of its
   report time (``as_of``);
 - **committed** is what the authority itself reports as committed (Odoo's reserved quantity, Square's
-  RESERVED_FOR_SALE) plus the open order lines of every channel at that location that the authority cannot have
-  counted yet: those placed after its report time. An order placed before it is already in the count;
+  RESERVED_FOR_SALE) plus the open order lines at that location that the authority has not counted yet. Order
+  time against report time decides it, for the orders the authority knows: its own (a till's open order placed
+  before the till's count is in the count) and the ones forwarded into it (the ERP reserves them). Another
+  channel's order (a web order allocated to a shop floor) is never in the till's count, so it stays committed
+  until it is fulfilled;
 - **available** is on hand - committed - safety stock (never below zero for selling; the shortfall is a conflict).
 
 Available-to-sell of a channel is the sum of available over the locations it sells from, less its open demand
@@ -33,7 +36,7 @@ from typing import Any
 
 from .inventory_config import InventorySettings
 
-__all__ = ["Conflict", "Demand", "LevelReport", "Position", "Reconciliation", "reconcile"]
+__all__ = ["Conflict", "Demand", "LevelReport", "Position", "Reconciliation", "available_to_sell", "reconcile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,21 @@ class Demand:
     sku: str
     quantity: int
     location: str | None = None  # the system's own location id, when the order is placed at one (a till sale)
+    allocated_to: str | None = None  # the canonical location reconciliation allocated the line to, if it did
+    allocated_at: datetime | None = None  # ... and when: from then on the line is demand there
+    state: str | None = None  # its allocation state (core/inventory_ledger.py), once reconciliation decided
+    forwarded_to: tuple[str, ...] = ()  # connectors the order was written into (the ERP, which reserves it)
+
+    @property
+    def counted_from(self) -> datetime:
+        """When the line became demand at its location: the order time, or the allocation time."""
+        return self.allocated_at or self.placed_at
+
+    def counted_by(self, authority: str | None, as_of: datetime | None) -> bool:
+        """Is the line already in ``authority``'s count as of ``as_of``? Only if the authority knows the order (its
+        own, or forwarded into it) and it became demand by then; another channel's order never is."""
+        known = authority is not None and (authority == self.connector_id or authority in self.forwarded_to)
+        return known and as_of is not None and self.counted_from <= as_of
 
 
 @dataclass(slots=True)
@@ -102,6 +120,7 @@ class Reconciliation:
     positions: dict[tuple[str, str], Position]
     available_to_sell: dict[tuple[str, str], int]  # (channel connector id, sku) -> units
     conflicts: list[Conflict]
+    unplaced: list[Demand] = field(default_factory=list)  # open lines at no location, waiting for allocation
 
 
 def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], demand: Iterable[Demand],
@@ -124,32 +143,37 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
             others[key].append(report)
             continue
         pos = positions.get(key)
-        if pos is None or (report.as_of and pos.as_of and report.as_of > pos.as_of):
+        if pos is None or (report.as_of and (pos.as_of is None or report.as_of > pos.as_of)):
             positions[key] = Position(report.sku, loc, on_hand=report.on_hand or 0,
                                       reported_committed=report.committed or 0, as_of=report.as_of,
                                       authority=report.connector_id)
     unplaced: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for line in demand:
-        loc = where(line.connector_id, line.location) if line.location is not None else None
+        if line.state is not None and line.state != "allocated":
+            continue  # parked (pre-order, backorder, allowed) or denied: demand at no location
+        loc = line.allocated_to or (where(line.connector_id, line.location) if line.location is not None else None)
         if loc is None:
             unplaced[(line.connector_id, line.sku)].append(line)
             continue
         pos = positions.get((line.sku, loc))
         if pos is None:
             pos = positions[(line.sku, loc)] = Position(line.sku, loc)
-        if pos.as_of is None or line.placed_at > pos.as_of:
+        if not line.counted_by(pos.authority, pos.as_of):
             pos.uncounted += line.quantity
             pos.demand.append(line)
     for (sku, loc), pos in positions.items():
         pos.safety_stock = settings.safety_stock_for(loc, sku, tags.get(sku, frozenset()))
         for other in others.get((sku, loc), ()):
+            if settings.pushes_to(other.connector_id, loc):
+                continue  # storesync writes that level itself: it differs from on hand by design
             if other.on_hand is not None and abs(other.on_hand - pos.on_hand) > settings.tolerance:
                 conflicts.append(Conflict("disagree", sku, loc,
                                           f"{other.connector_id} reports {other.on_hand} on hand, {pos.authority} "
                                           f"(the authority) {pos.on_hand}", (pos.authority, other)))
         if pos.shortfall:
             conflicts.append(_oversell(pos))
-    return Reconciliation(positions, _available_to_sell(settings, positions, unplaced), conflicts)
+    return Reconciliation(positions, _available_to_sell(settings, positions, unplaced), conflicts,
+                          [line for lines in unplaced.values() for line in lines])
 
 
 def _oversell(pos: Position) -> Conflict:
@@ -162,6 +186,14 @@ def _oversell(pos: Position) -> Conflict:
     return Conflict("oversell", pos.sku, pos.location,
                     f"{pos.committed} committed against {pos.on_hand} on hand ({pos.shortfall} short)",
                     orders=tuple(orders))
+
+
+def available_to_sell(settings: InventorySettings, recon: Reconciliation) -> dict[tuple[str, str], int]:
+    """Available-to-sell per (channel, SKU) again, after ``recon``'s positions and waiting lines changed."""
+    unplaced: dict[tuple[str, str], list[Demand]] = defaultdict(list)
+    for line in recon.unplaced:
+        unplaced[(line.connector_id, line.sku)].append(line)
+    return _available_to_sell(settings, recon.positions, unplaced)
 
 
 def _available_to_sell(settings: InventorySettings, positions: dict[tuple[str, str], Position],
@@ -178,6 +210,6 @@ def _available_to_sell(settings: InventorySettings, positions: dict[tuple[str, s
                 continue
             oldest = min((p.as_of for p in mine if p.as_of is not None), default=None)
             waiting = sum(d.quantity for d in unplaced.get((channel, sku), ())
-                          if oldest is None or d.placed_at > oldest)
+                          if oldest is None or d.counted_from > oldest)
             out[(channel, sku)] = max(0, sum(p.available for p in mine) - waiting)
     return out

@@ -142,6 +142,8 @@ class InventorySettings(_Strict):
 
     tolerance: int = Field(0, ge=0)
     default_policy: Literal["deny", "backorder", "allow"] = "deny"
+    backorder_days: int = Field(14, ge=1, description="promise date of a backorder with no expected date: today + days")
+    evidence_hours: int = Field(24, ge=1, description="an oversell lists the location's sales of this many hours")
     locations: dict[str, LocationSettings] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     safety_stock: list[SafetyStockRule] = Field(default_factory=list)
@@ -165,6 +167,13 @@ class InventorySettings(_Strict):
     def canonical_location(self, connector_id: str, external_location: str) -> str | None:
         """The canonical location a connector's location id is, if any."""
         return self.source_index.get((connector_id, str(external_location)))
+
+    def pushes_to(self, connector_id: str, location: str) -> bool:
+        """Does storesync push levels to ``connector_id`` at canonical ``location`` (a channel selling from it,
+        pushing, and not the authority there)?"""
+        channel = self.channels.get(connector_id)
+        return (channel is not None and channel.push and location in channel.locations
+                and self.locations[location].authority != connector_id)
 
     @cached_property
     def source_index(self) -> dict[tuple[str, str], str]:

@@ -9,30 +9,36 @@ source's order, not again as the ERP's copy.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .forwarded import ForwardedOrderRow
 from .inventory import Demand, LevelReport
+from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["load_demand", "load_reports"]
+__all__ = ["bulk_targets", "channel_items", "channel_totals", "channel_levels", "load_demand", "load_reports", "pending_skus", "recent_sales",
+           "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
 _ORDER = ENTITY_TABLES["order"]
 _LINE = CHILD_TABLES["order"][1]
 _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
+_ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
-def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
-    """Every current level report (``sku``: only that SKU's)."""
+def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -> list[LevelReport]:
+    """Every current level report (``sku``: only that SKU's, or those SKUs')."""
+    wanted = _wanted(sku)
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
-    with store.engine.connect() as conn:
+    with _connection(store) as conn:
         by_id, by_item = _variant_skus(conn)
         rows = conn.execute(query).all()
     out = []
@@ -41,23 +47,38 @@ def load_reports(store: Store, sku: str | None = None) -> list[LevelReport]:
         if resolved is None:
             item = (attributes or {}).get("inventory_item_id")
             resolved = by_item.get((cid, str(item))) if item is not None else None
-        if resolved is None or (sku is not None and resolved != sku):
+        if resolved is None or (wanted is not None and resolved not in wanted):
             continue
         out.append(LevelReport(cid, str(location), resolved, on_hand if on_hand is not None else available,
                                committed, as_of))
     return out
 
 
-def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
-    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out."""
-    o, line = _ORDER, _LINE
+def load_demand(store: Store | Connection, sku: str | set[str] | None = None) -> list[Demand]:
+    """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
+    each with what reconciliation decided for it before (``inventory_allocation``)."""
+    o, line, a = _ORDER, _LINE, _ALLOCATION
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
              .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted))
-    copies = sa.select(_FORWARDED.c.connector_id, _FORWARDED.c.target_id).where(_FORWARDED.c.target_id.is_not(None))
-    with store.engine.connect() as conn:
+    f = _FORWARDED
+    copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
+        f.c.target_id.is_not(None))
+    wanted = _wanted(sku)
+    decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
+    if wanted is not None:  # only lines naming those SKUs, directly or through a variant of theirs
+        names = sorted(wanted)
+        variants = sa.select(_VARIANT.c.external_id).where(_VARIANT.c.sku.in_(names))
+        query = query.where(sa.or_(line.c.sku.in_(names), line.c.variant_external_id.in_(variants)))
+        decided = decided.where(a.c.sku.in_(names))
+    with _connection(store) as conn:
         by_id, _by_item = _variant_skus(conn)
-        forwarded = {(cid, str(target)) for cid, target in conn.execute(copies)}
+        forwarded: set[tuple[str, str]] = set()
+        targets: dict[tuple[str, str], list[str]] = {}
+        for cid, target, source, source_id in conn.execute(copies):
+            forwarded.add((cid, str(target)))
+            targets.setdefault((source, str(source_id)), []).append(cid)
+        allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         rows = conn.execute(query).all()
     out = []
     for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in rows:
@@ -65,11 +86,58 @@ def load_demand(store: Store, sku: str | None = None) -> list[Demand]:
             continue
         resolved = own_sku or by_id.get((cid, variant))
         left = (quantity or 0) - (fulfilled or 0)
-        if resolved is None or left <= 0 or (sku is not None and resolved != sku):
+        if resolved is None or left <= 0 or (wanted is not None and resolved not in wanted):
             continue
+        got = allocations.get((cid, str(order_id), resolved))
         out.append(Demand(cid, str(order_id), created_at, resolved, left,
-                          str(location) if location is not None else None))
+                          str(location) if location is not None else None,
+                          allocated_to=got.location if got is not None and got.state == "allocated" else None,
+                          allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
+                          state=got.state if got is not None else None,
+                          forwarded_to=tuple(targets.get((cid, str(order_id)), ()))))
     return out
+
+
+def channel_items(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str], str]:
+    """(channel, SKU) -> the id that channel's stock API takes: its variant's inventory item id, else the
+    variant id."""
+    v = _VARIANT
+    query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
+        v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
+    with _connection(store) as conn:
+        return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)}
+
+
+def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
+    """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
+    else on hand) and when storesync stored that report: the compare value of a push."""
+    t = _LEVEL
+    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, t.c.attributes,
+                      t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
+    out: dict[tuple[str, str, str], tuple[int, Any]] = {}
+    with _connection(store) as conn:
+        for cid, location, variant, attributes, available, on_hand, synced_at in conn.execute(query):
+            item = (attributes or {}).get("inventory_item_id") or variant
+            quantity = available if available is not None else on_hand
+            if item is not None and quantity is not None:
+                out[(cid, str(location), str(item))] = (int(quantity), synced_at)
+    return out
+
+
+def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
+    """A name a customer recognises per SKU: the product's title (the variant's where no product names it)."""
+    v, p = _VARIANT, ENTITY_TABLES["product"]
+    query = (sa.select(v.c.sku, v.c.title, p.c.title).select_from(v)
+             .outerjoin(p, sa.and_(p.c.connector_id == v.c.connector_id, p.c.external_id == v.c.product_external_id))
+             .where(v.c.sku.in_(sorted(skus))))
+    products: dict[str, str] = {}
+    variants: dict[str, str] = {}
+    for sku, variant, product in conn.execute(query):
+        if product:
+            products.setdefault(sku, product)
+        if variant and variant != "Default Title":
+            variants.setdefault(sku, variant)
+    return {**variants, **products}
 
 
 def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
@@ -83,3 +151,79 @@ def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str
         if item is not None:
             by_item[(cid, str(item))] = sku
     return by_id, by_item
+
+
+def _connection(source: Store | Connection) -> Any:
+    """Read on the caller's connection (inside its transaction and locks), or on a new one of the store."""
+    return nullcontext(source) if isinstance(source, Connection) else source.engine.connect()
+
+
+def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any) -> list[tuple[Any, ...]]:
+    """Orders of any status but cancelled with ``sku`` placed at one of ``sources`` (connector id -> its location
+    id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The evidence of an
+    oversell at a till, whose sales are closed by the time they are synced."""
+    o, line = _ORDER, _LINE
+    at_location = sa.or_(*(sa.and_(o.c.connector_id == cid, o.c.location_external_id == ext)
+                           for cid, ext in sources.items()))
+    query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, line.c.sku, line.c.variant_external_id,
+                       line.c.quantity, o.c.status)
+             .join(line, line.c.order_id == o.c.id)
+             .where(at_location, o.c.created_at >= since, o.c.status != "cancelled", ~o.c.deleted)
+             .order_by(o.c.created_at, o.c.external_id))
+    by_id, _by_item = _variant_skus(conn)
+    return [(cid, str(oid), placed, int(qty or 0), status) for cid, oid, placed, own, variant, qty, status
+            in conn.execute(query) if (own or by_id.get((cid, variant))) == sku]
+
+
+def _wanted(sku: str | set[str] | None) -> set[str] | None:
+    return None if sku is None else {sku} if isinstance(sku, str) else set(sku)
+
+
+def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str]) -> set[str]:
+    """SKUs with an open line no reconciliation has decided yet and that its channel placed at no canonical
+    location (a web order waiting for allocation), or a line parked as a pre-order or backorder."""
+    o, line, a, v = _ORDER, _LINE, _ALLOCATION, _VARIANT
+    parked = set(conn.execute(sa.select(a.c.sku).where(a.c.state.in_(("preorder", "backordered"))).distinct())
+                 .scalars())
+    undecided = (sa.select(o.c.connector_id, o.c.external_id, o.c.location_external_id, line.c.sku,
+                           line.c.variant_external_id)
+                 .join(line, line.c.order_id == o.c.id)
+                 .outerjoin(a, (a.c.connector_id == o.c.connector_id) & (a.c.order_id == o.c.external_id))
+                 .where(o.c.status == "open", ~o.c.deleted, a.c.id.is_(None)))
+    by_id, _by_item = _variant_skus(conn)
+    out = set(parked)
+    for cid, _oid, location, own, variant in conn.execute(undecided):
+        if location is not None and (cid, str(location)) in settings_sources:
+            continue  # placed at a location by its channel: counted there, nothing to allocate
+        resolved = own or by_id.get((cid, variant))
+        if resolved:
+            out.add(resolved)
+    return out
+
+
+def bulk_targets(store: Store, exclude: set[str]) -> list[Any]:
+    """The targets the database computed (``inventory_target``) that differ from the level last pushed, or whose
+    channel reported since that push, for the SKUs not in ``exclude``: the candidates of a push."""
+    from .inventory_ledger import PushedRow
+    from .inventory_push import Target
+    from .inventory_tables import TARGET
+
+    t, p = TARGET, PushedRow.__table__  # type: ignore[attr-defined]
+    on = (p.c.channel == t.c.channel) & (p.c.location_id == t.c.location_id) & (p.c.item_id == t.c.item_id)
+    query = sa.select(t.c.channel, t.c.location_id, t.c.sku, t.c.item_id, t.c.quantity).select_from(
+        t.outerjoin(p, on)).where(sa.or_(p.c.quantity.is_(None), p.c.quantity != t.c.quantity,
+                                         sa.exists().where(_LEVEL.c.connector_id == t.c.channel,
+                                                           _LEVEL.c.location_external_id == t.c.location_id,
+                                                           _LEVEL.c.synced_at > p.c.pushed_at)))
+    with store.engine.connect() as conn:
+        return [Target(*row) for row in conn.execute(query) if row[2] not in exclude]
+
+
+def channel_totals(store: Store, exclude: set[str]) -> dict[tuple[str, str], int]:
+    """(channel, SKU) -> what the channel can sell, summed over its target locations (``inventory_target``)."""
+    from .inventory_tables import TARGET
+
+    t = TARGET
+    query = sa.select(t.c.channel, t.c.sku, sa.func.sum(t.c.quantity)).group_by(t.c.channel, t.c.sku)
+    with store.engine.connect() as conn:
+        return {(ch, sku): int(n) for ch, sku, n in conn.execute(query) if sku not in exclude}

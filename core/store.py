@@ -20,6 +20,9 @@ from .errors import StoreError
 from .forwarded import ForwardedOrderRow  # noqa: F401  (registers the forwarded_order table)
 from .tables import ENTITY_TABLES, CursorRow, QuarantineRow, RunRow, metadata
 from . import consent, events  # noqa: F401,E402  their tables join the metadata before create_all
+from . import inventory_tables  # noqa: F401,E402  inventory_position/_target and their indexes
+from . import inventory_ledger  # noqa: F401,E402  (the inventory_pushed, _conflict and _allocation tables)
+from . import webhook_queue  # noqa: F401,E402  (the webhook_delivery table of storesync serve)
 from . import identity_store  # noqa: F401,E402  the identity tables (issue 8) join it too
 from .writer import BatchWriter
 

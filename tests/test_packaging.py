@@ -26,7 +26,8 @@ def test_wheel_holds_only_the_package(wheel_names):
     package = [n for n in wheel_names if not n.startswith("storesync-")]
     assert package and all(n.startswith("storesync/") for n in package)
     assert not [n for n in package if n.startswith(("storesync/tests/", "storesync/bench/", "storesync/examples/"))]
-    assert {n.rsplit(".", 1)[-1] for n in package} == {"py", "toml"}
+    # .tmpl: the templates of `storesync connector new` (core/scaffold/template)
+    assert {n.rsplit(".", 1)[-1] for n in package} == {"py", "toml", "tmpl"}
 
 
 def test_wheel_ships_every_module_mapping_and_entry_point(wheel_names):
@@ -38,3 +39,10 @@ def test_wheel_ships_every_module_mapping_and_entry_point(wheel_names):
         assert f"storesync/mappings/{mapping.name}" in wheel_names
     assert "storesync/plugins.toml" in wheel_names
     assert any(n.endswith(".dist-info/entry_points.txt") for n in wheel_names)
+
+
+def test_wheel_ships_the_scaffold_templates(wheel_names):
+    templates = list((REPO / "core" / "scaffold" / "template").rglob("*.tmpl"))
+    assert templates
+    for template in templates:
+        assert f"storesync/{template.relative_to(REPO).as_posix()}" in wheel_names, f"{template} is missing"

@@ -20,7 +20,8 @@ Fault injection (attributes a test may change while it runs): ``faults`` (seeded
 slow replies; see the Shopify emulator's ``Faults``), ``lose_write_replies`` (the next N writes are applied, then
 answered 502, as when a proxy drops the reply), ``write_delays`` (``{"sale.order.create": 30.0}``: seconds to
 wait after applying that write before replying), ``expire_sessions()``, ``denied_models`` (AccessError), ``db.vanished`` (ids that read as deleted).
-Every applied write is logged in ``writes``. Deliberate simplifications are listed in ``DEVIATIONS``.
+Every applied write is logged in ``writes``. Test hooks (``sale_orders``, ``odoo_call``, and the scenario hooks
+``add_product``, ``receive``, ``set_on_hand`` of ``emulator_hooks``) are never faulted or logged. Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import orjson
 
 from ...core.emulation import LoopbackEmulator
 from ..shopify.emulator import Faults, RequestLog, Write, _Handler, _Reply
+from . import emulator_hooks
 from .emulator_api import WRITE_METHODS, call, named_params
 from .emulator_db import OdooDB, OdooFault
 from .emulator_models import seed
@@ -109,6 +111,19 @@ class OdooEmulator(LoopbackEmulator):
     def odoo_call(self, model: str, method: str, **params: Any) -> Any:
         """Run an ORM method directly (no HTTP, no faults, not logged)."""
         return call(self.db, model, method, params)
+
+    # -- scenario hooks (emulator_hooks): one chosen SKU in the catalogue, stock arriving or counted now
+    def add_product(self, sku: str, name: str, *, price: float = 88.0) -> int:
+        """A storable product.product whose ``default_code`` is ``sku``; returns its id."""
+        return emulator_hooks.add_product(self.db, sku, name, price=price)
+
+    def receive(self, sku: str, quantity: float, *, location: str = "WH/Stock") -> None:
+        """Stock arrives now: the quant of (``sku``, internal ``location``) goes up by ``quantity``."""
+        emulator_hooks.receive(self.db, sku, quantity, location=location)
+
+    def set_on_hand(self, sku: str, quantity: float, *, location: str = "WH/Stock") -> None:
+        """The on-hand quantity of (``sku``, internal ``location``) becomes ``quantity`` now."""
+        emulator_hooks.set_on_hand(self.db, sku, quantity, location=location)
 
     # -- request handling
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:

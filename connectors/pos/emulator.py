@@ -14,13 +14,15 @@ field}]}``, 429 ``RATE_LIMITED`` from a token bucket (no ``Retry-After``, as Squ
 ``/v2/inventory/changes/batch-create`` (PHYSICAL_COUNT and ADJUSTMENT into a ledger; counts derived as Square
 derives them; idempotency keys honoured; occurred_at may not be in the future or older than 24 hours). Seeded
 faults (5xx, truncated bodies, slow replies) and the rate limit are attributes tests may change while it runs; the
-Python hooks (``touch``, ``sell``) never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
+Python hooks (``touch``, ``sell``, ``in_stock``, and the scenario hooks ``add_item`` and ``till_sale`` of
+``emulator_hooks``) never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -28,9 +30,12 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from ...core.emulation import LoopbackEmulator
+from ...core.webhook_sender import WebhookSender, WebhookSending
 from ..shopify.emulator import Faults, LeakyBucket, RequestLog, Write, _Handler, _Reply
+from . import emulator_hooks
 from .emulator_api import Api, ApiError
-from .emulator_data import SquareStore, generate
+from .emulator_data import SquareStore, generate, stamp
+from .webhooks import SIGNATURE_HEADER, signature_for
 
 __all__ = ["DEVIATIONS", "Faults", "LeakyBucket", "RequestLog", "SquareEmulator", "Write", "main"]
 
@@ -40,7 +45,8 @@ DEVIATIONS = """\
   ignored. SearchCatalogObjects takes object_types, begin_time, include_deleted_objects and a prefix_query on
   name only; objects come in id order. /v2/inventory/changes/batch-retrieve is not served.
 - Inventory takes PHYSICAL_COUNT and ADJUSTMENT, not TRANSFER; quantities are whole numbers in the seed data.
-- Orders never change stock after seeding unless a test calls `sell`; a 2xx write is logged in `writes`.
+- Orders never change stock after seeding unless a test calls `sell` or `till_sale`; a 2xx write is logged in
+  `writes`.
 - The rate limit is a token bucket of `size` requests refilled at `rate` per second (Square publishes none).
 """
 
@@ -56,7 +62,7 @@ def _reply(status: int, payload: Any) -> _Reply:
     return _Reply(status, payload if isinstance(payload, bytes) else orjson.dumps(payload))
 
 
-class SquareEmulator(LoopbackEmulator):
+class SquareEmulator(WebhookSending, LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
 
     handler_class = _Handler
@@ -65,10 +71,16 @@ class SquareEmulator(LoopbackEmulator):
     def __init__(self, orders: int = 1000, seed: int = 0, token: str = "sq_emulator_token",
                  rate_limit: LeakyBucket | None = None, faults: Faults | None = None, customers: int | None = None,
                  items: int | None = None, locations: int = 4, port: int = 0,
-                 store: SquareStore | None = None) -> None:
+                 store: SquareStore | None = None, webhook_url: str | None = None,
+                 signature_key: str = "sq_emulator_signature_key") -> None:
         self.store = store or generate(seed=seed, orders=orders, customers=customers, items=items,
                                        locations=locations)
         self.token = token
+        # webhooks: every event is posted to ``webhook_url`` (the subscription's notification URL), signed over
+        # that URL plus the body with ``signature_key``, after the change, by a background sender
+        self.webhook_url = webhook_url
+        self.signature_key = signature_key
+        self._webhooks = WebhookSender("square-emulator")
         self.rate_limit = rate_limit
         self.faults = faults or Faults(seed=seed)
         self.writes: list[Write] = []
@@ -78,8 +90,11 @@ class SquareEmulator(LoopbackEmulator):
 
     def plugins_toml(self, connector_id: str = "tills", token_env: str = "SQUARE_TOKEN") -> str:
         """A ready ``[connectors.<id>]`` table pointing at this emulator."""
-        return (f'[connectors.{connector_id}]\ntype = "square"\nbase_url = "{self.base_url}"\n'
-                f'access_token = "${{{token_env}}}"\n')
+        table = (f'[connectors.{connector_id}]\ntype = "square"\nbase_url = "{self.base_url}"\n'
+                 f'access_token = "${{{token_env}}}"\n')
+        if self.webhook_url:
+            table += f'webhook_signature_key = "{self.signature_key}"\nnotification_url = "{self.webhook_url}"\n'
+        return table
 
     # -- test hooks (never faulted, never rate limited, not logged as writes)
     def touch(self, kind: str, key: str, **changes: Any) -> str:
@@ -90,9 +105,54 @@ class SquareEmulator(LoopbackEmulator):
         """A till sale now: IN_STOCK -> SOLD in the ledger."""
         self.store.sell(variation, location, quantity)
 
+    # -- scenario hooks (emulator_hooks): one chosen SKU in the catalog, till sales completed now
+    def add_item(self, sku: str, name: str, *, price: int = 8800, counts: dict[str, int] | None = None) -> str:
+        """A new item with one variation ``sku`` and opening IN_STOCK counts (location id -> quantity); its id."""
+        variation = emulator_hooks.add_item(self.store, sku, name, price=price, counts=counts)
+        self.emit("catalog.version.updated", "catalog", "", {"catalog_version": {"updated_at": stamp(
+            self.store.clock_ms)}})
+        self._emit_counts([(variation, location) for location in counts or {}])
+        return variation
+
+    def till_sale(self, variation_id: str, location_id: str, quantity: int = 1, *,
+                  customer_id: str | None = None) -> str:
+        """A COMPLETED one-line order now, stock IN_STOCK -> SOLD (may go negative); returns the order id."""
+        order_id = emulator_hooks.till_sale(self.store, variation_id, location_id, quantity, customer_id=customer_id)
+        order = orjson.loads(self.store.orders[order_id])
+        self.emit("order.created", "order", order_id, {"order_created": {
+            "order_id": order_id, "location_id": location_id, "state": order["state"], "version": order["version"],
+            "created_at": order["created_at"]}})
+        self._emit_counts([(variation_id, location_id)])
+        return order_id
+
     def in_stock(self, variation: str, location: str) -> int:
         """The derived IN_STOCK count of a (variation, location)."""
         return int(self.store.ledger.current((variation, location, "IN_STOCK")))
+
+    # -- webhooks
+    def emit(self, event_type: str, data_type: str, data_id: str, obj: dict) -> bool:
+        """Post one event notification to ``webhook_url``, signed as Square signs; False without a URL."""
+        if not self.webhook_url:
+            return False
+        event_id = str(uuid.uuid4())
+        now = stamp(int(time.time() * 1000))
+        body = orjson.dumps({"merchant_id": self.store.merchant_id, "type": event_type, "event_id": event_id,
+                             "created_at": now, "data": {"type": data_type, "id": data_id, "object": obj}})
+        self._webhooks.send(event_type, self.webhook_url, event_id, body, {
+            "Content-Type": "application/json", SIGNATURE_HEADER: signature_for(self.signature_key,
+                                                                                self.webhook_url, body),
+            "square-environment": "Sandbox", "square-initial-delivery-timestamp": now, "square-retry-number": "0"})
+        return True
+
+    def _emit_counts(self, pairs: list[tuple[str, str]]) -> None:
+        """``inventory.count.updated`` with the IN_STOCK count of each (variation, location) now."""
+        if not pairs or not self.webhook_url:
+            return
+        now = stamp(self.store.clock_ms)
+        counts = [{"catalog_object_id": v, "catalog_object_type": "ITEM_VARIATION", "state": "IN_STOCK",
+                   "location_id": loc, "quantity": str(self.in_stock(v, loc)), "calculated_at": now}
+                  for v, loc in dict.fromkeys(pairs)]
+        self.emit("inventory.count.updated", "inventory", "", {"inventory_counts": counts})
 
     # -- request handling
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:
@@ -119,6 +179,7 @@ class SquareEmulator(LoopbackEmulator):
             reply = _reply(200, self._route(method, split.path, dict(parse_qsl(split.query)), payload))
             if method == "POST" and split.path in WRITES:
                 self.writes.append(Write(method, split.path, payload))
+                self._emit_counts(_changed_pairs(payload))
         except orjson.JSONDecodeError:
             reply = _reply(400, ApiError(400, "EXPECTED_JSON_BODY", "The request body is not valid JSON.").payload)
         except ApiError as exc:
@@ -147,6 +208,16 @@ class SquareEmulator(LoopbackEmulator):
         return route()
 
 
+def _changed_pairs(body: dict) -> list[tuple[str, str]]:
+    """The (catalog object, location) pairs a batch-create body changes."""
+    pairs = []
+    for change in body.get("changes") or ():
+        detail = (change or {}).get("physical_count") or (change or {}).get("adjustment") or {}
+        if detail.get("catalog_object_id") and detail.get("location_id"):
+            pairs.append((str(detail["catalog_object_id"]), str(detail["location_id"])))
+    return pairs
+
+
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m storesync.connectors.pos.emulator",
                                      description="Serve a fake Square Connect v2 API on 127.0.0.1.")
@@ -160,10 +231,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--truncate-rate", type=float, default=0.0)
     parser.add_argument("--slow-rate", type=float, default=0.0)
+    parser.add_argument("--webhook-url", help="post event notifications there (e.g. storesync serve's "
+                                              "http://127.0.0.1:8080/webhooks/tills), signed with --signature-key")
+    parser.add_argument("--signature-key", default="sq_emulator_signature_key")
     args = parser.parse_args(list(argv) if argv is not None else None)
     started = time.monotonic()
     bucket = LeakyBucket(max(1, int(args.rate_limit * 2)), args.rate_limit) if args.rate_limit > 0 else None
     pos = SquareEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port, rate_limit=bucket,
+                         webhook_url=args.webhook_url, signature_key=args.signature_key,
                          faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
     pos.serve_until_interrupted(lambda e: (
         f"Square emulator: {e.base_url}  token: {e.token}  ({len(e.store.orders)} orders, "

@@ -11,6 +11,7 @@ and writes stock back through GraphQL ``inventorySetQuantities`` with compare-an
     # pacing = true, bucket_size = 40, leak_rate = 2.0   # the plan's REST leaky bucket
     # page_size = 250
     # push_quantity = "available"             # the quantity push_inventory sets ("available" or "on_hand")
+    # webhook_secret = "${SHOPIFY_WEBHOOK_SECRET}"   # signs webhooks; `storesync serve` verifies them with it
     # [connectors.web.http]                  # timeouts and retries (core.http.HttpSettings)
 
 Incremental streams read ``updated_at_min=<cursor>`` (inclusive; the engine drops the records it already stored
@@ -53,6 +54,8 @@ class ShopifySettings(BaseModel):
     leak_rate: float = Field(2.0, gt=0)
     page_size: int = Field(250, ge=1, le=250)
     push_quantity: Literal["available", "on_hand"] = "available"
+    # the app's client secret, which signs webhooks (X-Shopify-Hmac-Sha256); storesync serve needs it
+    webhook_secret: SecretStr | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("shop")

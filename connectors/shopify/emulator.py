@@ -11,8 +11,9 @@ filters ``ids, since_id, created_at_min/max, updated_at_min/max, limit, fields``
 ``financial_status``, ``fulfillment_status``), counts, single reads, ``inventory_levels/{set,adjust,connect}.json``,
 and GraphQL ``inventorySetQuantities``/``inventoryAdjustQuantities`` with compare-and-set, 2026-04
 ``changeFromQuantity`` and ``@idempotent`` replay. Seeded faults (5xx, truncated bodies, slow replies) and the rate
-limit are attributes that tests may change while the server runs; the Python hooks (``touch``, ``set_inventory``)
-never see faults. Deliberate simplifications are listed in ``DEVIATIONS``.
+limit are attributes that tests may change while the server runs; the Python hooks (``touch``, ``set_inventory``,
+and the scenario hooks ``add_product``, ``place_order``, ``available`` of ``emulator_hooks``) never see faults.
+Deliberate simplifications are listed in ``DEVIATIONS``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,24 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import hashlib
+import hmac
 import random
 import re
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ...core.emulation import LoopbackEmulator
+from ...core.emulation import LoopbackEmulator, LoopbackRequestHandler
+from ...core.webhook_sender import WebhookSender, WebhookSending
+from . import emulator_hooks
 from .emulator_data import Store, generate, parse_ts, ts
 
 __all__ = ["DEVIATIONS", "Faults", "GraphQLCost", "LeakyBucket", "RequestLog", "ShopifyEmulator", "Write", "main"]
@@ -56,6 +61,9 @@ NOT_FOUND = {"errors": "Not Found"}
 LIST_PARAMS = {"ids", "since_id", "created_at_min", "created_at_max", "updated_at_min", "updated_at_max"}
 ORDER_PARAMS = LIST_PARAMS | {"status", "financial_status", "fulfillment_status"}
 LEVEL_PARAMS = {"inventory_item_ids", "location_ids", "updated_at_min"}
+#: topics the emulator delivers (the scenario hooks, stock writes through REST and GraphQL)
+WEBHOOK_TOPICS = ("orders/create", "orders/updated", "inventory_levels/update", "customers/create",
+                  "customers/update", "products/create", "products/update")
 SINGULAR = {"customers": "customer", "products": "product", "orders": "order", "locations": "location",
             "variants": "variant"}
 
@@ -405,7 +413,7 @@ class _GraphQL:
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
         changes = []
         for item, location, current, target in plan:
-            self.emulator.store.set_available(item, location, target)
+            self.emulator.emit("inventory_levels/update", self.emulator.store.set_available(item, location, target))
             ids = {"item": {"id": f"gid://shopify/InventoryItem/{item}"},
                    "location": {"id": f"gid://shopify/Location/{location}"}}
             for quantity_name in ("available", "on_hand"):
@@ -422,7 +430,7 @@ class _GraphQL:
 _DEFAULT = object()
 
 
-class ShopifyEmulator(LoopbackEmulator):
+class ShopifyEmulator(WebhookSending, LoopbackEmulator):
     """The store plus an HTTP server on 127.0.0.1; use as a context manager or ``start()``/``stop()``."""
 
     thread_name = "shopify-emulator"
@@ -430,10 +438,19 @@ class ShopifyEmulator(LoopbackEmulator):
     def __init__(self, orders: int = 1000, seed: int = 0, token: str = "shpat_emulator",
                  rate_limit: LeakyBucket | None | object = _DEFAULT, faults: Faults | None = None,
                  customers: int | None = None, products: int | None = None, locations: int = 4,
-                 port: int = 0, store: Store | None = None) -> None:
+                 port: int = 0, store: Store | None = None, webhook_secret: str = "shpss_emulator_webhook_secret",
+                 webhook_url: str | None = None) -> None:
         self.store = store or generate(seed=seed, orders=orders, customers=customers, products=products,
                                        locations=locations)
         self.token = token
+        # webhooks: subscriptions (webhooks.json, or every emitted topic at ``webhook_url``), signed with the
+        # app's client secret, delivered after each change by a background sender
+        self.webhook_secret = webhook_secret
+        self.subscriptions: dict[int, dict] = {}
+        self._webhooks = WebhookSender("shopify-emulator")
+        if webhook_url:
+            for topic in WEBHOOK_TOPICS:
+                self._subscribe(topic, webhook_url)
         self.rate_limit: LeakyBucket | None = LeakyBucket() if rate_limit is _DEFAULT else rate_limit  # type: ignore
         self.faults = faults or Faults(seed=seed)
         self.graphql_cost = GraphQLCost()
@@ -456,7 +473,88 @@ class ShopifyEmulator(LoopbackEmulator):
         return self._graphql.groups
 
     def set_inventory(self, inventory_item_id: int, location_id: int, available: int) -> dict:
-        return self.store.set_available(inventory_item_id, location_id, available)
+        level = self.store.set_available(inventory_item_id, location_id, available)
+        self.emit("inventory_levels/update", level)
+        return level
+
+    # -- scenario hooks (emulator_hooks): one chosen SKU in the shop, web orders placed now
+    def add_product(self, sku: str, title: str, *, price: str = "88.00",
+                    stock: dict[int, int] | None = None) -> dict[str, int]:
+        """A new product with one variant ``sku``; ``stock`` is location id -> available. Returns the ids."""
+        ids = emulator_hooks.add_product(self.store, sku, title, price=price, stock=stock)
+        self.emit("products/create", self.store.products[ids["product_id"]])
+        self._emit_levels([ids["inventory_item_id"]])
+        return ids
+
+    def place_order(self, lines: list[tuple[str, int]], *, customer: dict | None = None,
+                    location_id: int | None = None) -> int:
+        """An open, paid, unfulfilled web order now for (sku, quantity) lines; stock leaves available."""
+        oid = emulator_hooks.place_order(self.store, lines, customer=customer, location_id=location_id)
+        order = self.store.orders[oid]
+        self.emit("orders/create", order)
+        items = [self.store.variants[line["variant_id"]]["inventory_item_id"] for line in order["line_items"]]
+        self._emit_levels(items)
+        return oid
+
+    def available(self, inventory_item_id: int, location_id: int) -> int:
+        """The level's ``available`` now."""
+        return emulator_hooks.available(self.store, inventory_item_id, location_id)
+
+    # -- webhooks
+    def emit(self, topic: str, payload: dict) -> int:
+        """Deliver ``payload`` to every subscription of ``topic``, signed as Shopify signs; how many were queued."""
+        body = orjson.dumps(payload)
+        signature = base64.b64encode(hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).digest()).decode()
+        targets = [sub["address"] for sub in list(self.subscriptions.values()) if sub["topic"] == topic]
+        for address in targets:
+            delivery_id = str(uuid.uuid4())
+            self._webhooks.send(topic, address, delivery_id, body, {
+                "Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature,
+                "X-Shopify-Shop-Domain": self.store.shop.get("myshopify_domain") or "emulator.myshopify.com",
+                "X-Shopify-API-Version": "2024-07", "X-Shopify-Webhook-Id": delivery_id,
+                "X-Shopify-Event-Id": str(uuid.uuid4()),
+                "X-Shopify-Triggered-At": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+        return len(targets)
+
+    def _emit_levels(self, items: Iterable[int]) -> None:
+        for item in dict.fromkeys(items):
+            for location in self.store.locations.keys:
+                if (item, location) in self.store.inventory_levels:
+                    self.emit("inventory_levels/update", self.store.inventory_levels[(item, location)])
+
+    def _subscribe(self, topic: str, address: str) -> tuple[int, dict]:
+        if topic not in WEBHOOK_TOPICS:
+            return 422, {"errors": {"topic": ["Invalid topic specified."]}}
+        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            return 422, {"errors": {"address": ["is invalid"]}}
+        if any(s["topic"] == topic and s["address"] == address for s in self.subscriptions.values()):
+            return 422, {"errors": {"address": ["for this topic has already been taken"]}}
+        wid = 1_047_000_000 + len(self.subscriptions) + 1
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() + 8 * 3600))
+        self.subscriptions[wid] = {"id": wid, "address": address, "topic": topic, "created_at": stamp,
+                                   "updated_at": stamp, "format": "json", "fields": [], "metafield_namespaces": [],
+                                   "api_version": "2024-07", "private_metafield_namespaces": [],
+                                   "admin_graphql_api_id": f"gid://shopify/WebhookSubscription/{wid}"}
+        return 201, {"webhook": self.subscriptions[wid]}
+
+    def _webhooks_route(self, method: str, parts: list[str], payload: Any) -> _Reply | None:
+        """``webhooks.json`` (GET list, POST create) and ``webhooks/{id}.json`` (GET, DELETE)."""
+        if parts == ["webhooks"] and method == "GET":
+            return _json(200, {"webhooks": list(self.subscriptions.values())})
+        if parts == ["webhooks"] and method == "POST":
+            hook = payload.get("webhook") if isinstance(payload, dict) else None
+            if not isinstance(hook, dict):
+                return _json(400, {"errors": {"webhook": "Required parameter missing or invalid"}})
+            return _json(*self._subscribe(hook.get("topic"), hook.get("address")))
+        if len(parts) == 2 and parts[0] == "webhooks" and parts[1].isdigit():
+            found = self.subscriptions.get(int(parts[1]))
+            if found is None:
+                return _json(404, NOT_FOUND)
+            if method == "DELETE":
+                del self.subscriptions[int(parts[1])]
+                return _json(200, {})
+            return _json(200, {"webhook": found})
+        return None
 
     # -- request handling
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[_Reply, bool, float]:
@@ -509,6 +607,10 @@ class ShopifyEmulator(LoopbackEmulator):
             return _json(200, self._graphql.run(version, payload))
         if method == "POST" and parts[0] == "inventory_levels" and len(parts) == 2:
             return self._level_write(parts[1], payload or {})
+        if parts[0] == "webhooks":
+            hooked = self._webhooks_route(method, parts, payload)
+            if hooked is not None:
+                return hooked
         if method != "GET":
             return _json(404, NOT_FOUND)
         if route == "shop":
@@ -617,24 +719,16 @@ class ShopifyEmulator(LoopbackEmulator):
                 level = store.set_available(*key, current + body["available_adjustment"])
             else:
                 return _json(422, {"errors": {"available": ["is not a number"]}} if action == "set" else NOT_FOUND)
+        self.emit("inventory_levels/update", level)
         return _json(200, {"inventory_level": level})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackRequestHandler):
     server_version = "ShopifyEmulator/1.0"
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out separately
-        self.server.emulator._connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        self.server.emulator._connections.discard(self.connection)  # type: ignore[attr-defined]
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -675,9 +769,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--truncate-rate", type=float, default=0.0)
     parser.add_argument("--slow-rate", type=float, default=0.0)
+    parser.add_argument("--webhook-url", help="deliver every emitted topic there (e.g. storesync serve's "
+                                              "http://127.0.0.1:8080/webhooks/shop), signed with --webhook-secret")
+    parser.add_argument("--webhook-secret", default="shpss_emulator_webhook_secret")
     args = parser.parse_args(list(argv) if argv is not None else None)
     started = time.monotonic()
     shop = ShopifyEmulator(orders=args.orders, seed=args.seed, token=args.token, port=args.port,
+                           webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
                            rate_limit=None if args.no_rate_limit else LeakyBucket(args.bucket_size, args.leak_rate),
                            faults=Faults(args.fault_rate, args.truncate_rate, args.slow_rate, seed=args.seed))
     shop.serve_until_interrupted(lambda e: (
@@ -686,6 +784,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         f"\n# plugins.toml (then: export SHOPIFY_TOKEN={e.token}; storesync sync shop)\n"
         f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
         f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{e.base_url}"\n'
+        f'webhook_secret = "{e.webhook_secret}"\n'
         + ("pacing = false\n" if e.rate_limit is None else
            f"bucket_size = {e.rate_limit.size}\nleak_rate = {e.rate_limit.leak_rate:g}\n")))
 

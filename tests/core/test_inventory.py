@@ -82,3 +82,18 @@ def test_demand_at_a_location_without_any_report_is_an_oversell_of_everything() 
     result = reconcile(SETTINGS, [], [Demand("tills", "r9", at(0), "NEW", 2, "L1")])
     assert result.positions[("NEW", "cwb")].committed == 2
     assert [c.kind for c in result.conflicts] == ["oversell"]
+
+
+def test_only_orders_the_authority_knows_can_be_in_its_count() -> None:
+    """A till counts its own sales and the ERP reserves forwarded orders; a web order allocated to a shop floor is
+    never in the till's count, however old it is, so it stays committed."""
+    reports = [LevelReport("tills", "L1", "TEA", 10, 0, at(0)), LevelReport("erp", "WH", "TEA", 20, 2, at(0))]
+    demand = [Demand("tills", "own-before", at(-5), "TEA", 1, "L1"),
+              Demand("shop", "web-at-cwb", at(-5), "TEA", 2, allocated_to="cwb", allocated_at=at(-4),
+                     state="allocated"),
+              Demand("shop", "forwarded", at(-5), "TEA", 2, "9", forwarded_to=("erp",)),
+              Demand("shop", "not-forwarded", at(-5), "TEA", 3, "9")]
+    result = reconcile(SETTINGS, reports, demand)
+    cwb, wh = result.positions[("TEA", "cwb")], result.positions[("TEA", "warehouse")]
+    assert [d.order_id for d in cwb.demand] == ["web-at-cwb"] and cwb.committed == 2
+    assert [d.order_id for d in wh.demand] == ["not-forwarded"] and wh.committed == 2 + 3

@@ -45,6 +45,7 @@ sources = {{ erp = "WH", shop = "9" }}
 
 [inventory.channels.shop]
 locations = ["cwb", "warehouse"]
+push = false            # so Shopify's own level at cwb is a second opinion, compared with the till's
 
 [inventory.allocation]
 strategy = "priority"
