@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .config import Config, pydantic_issues
 from .errors import ConfigError, ConfigIssue, did_you_mean
 
-__all__ = ["CONSENT_FIELDS", "GOLDEN_FIELDS", "FieldRule", "IdentitySettings", "SurvivorshipSettings",
+__all__ = ["CONSENT_FIELDS", "FieldRule", "GOLDEN_FIELDS", "IdentitySettings", "SurvivorshipSettings",
            "identity_issues", "identity_settings"]
 
 #: the golden record's fields, in the order they are shown

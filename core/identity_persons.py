@@ -38,7 +38,8 @@ from . import identity_store as db
 from .identity_store import Customers, load_customers
 from .lock import connector_lock
 
-__all__ = ["IdentityNotFound", "ResolveSummary", "merge", "resolve_store", "split", "write_full"]
+__all__ = ["IdentityNotFound", "LOCK", "ResolveSummary", "assign_ids", "find_person", "merge", "parse_ref",
+           "refresh_golden", "resolve_store", "split", "write_full"]
 
 #: the lock a resolve, merge or split holds (``core/lock.py``): one of them at a time per store
 LOCK = "_identities"
@@ -141,10 +142,11 @@ def write_full(store: Any, settings: IdentitySettings, summary: ResolveSummary, 
     next_id = db.max_person_id(store)
     match = settings.match_settings()
     feats = getattr(res, "features", None)  # the matcher's interned features, when the resolution carries them
-    say(f"writing {len(res.persons):,} persons")
+    say("clearing the previous resolution")
     with store.write() as w:
         db.clear_all(w)
-        _write(w, settings, summary, customers, res, old, next_id, old_links=[], cannot=cannot)
+        say("choosing person ids")
+        _write(w, settings, summary, customers, res, old, next_id, old_links=[], cannot=cannot, say=say)
         del res, old  # the caller holds no reference: the links and the old ids are freed before the block keys
         say("writing block keys")
         _write_blocks(w, customers, feats if feats is not None else extract(customers.records, match.region), match,
@@ -163,7 +165,8 @@ def _pairs_within(pairs: tuple[list[tuple[Ref, Ref]], list[tuple[Ref, Ref]]],
 
 def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customers: Customers, res: Resolution,
            old: dict[int, int], next_id: int, *, old_links: list[tuple[Any, ...]],
-           cannot: list[tuple[Ref, Ref]], old_rules: dict[int, str] | None = None) -> None:
+           cannot: list[tuple[Ref, Ref]], old_rules: dict[int, str] | None = None,
+           say: Progress = lambda _msg: None) -> None:
     """Write persons, memberships and links of ``res`` (the tables hold nothing of these records).
 
     Rows are generated and inserted in chunks, so a million records never sit in memory as rows at once.
@@ -177,8 +180,11 @@ def _write(w: Any, settings: IdentitySettings, summary: ResolveSummary, customer
         for ref, src in sources.items():
             if ref not in rules and src.record_id in old_rules:
                 rules[ref] = old_rules[src.record_id]
+    say(f"writing {len(person_of):,} memberships")
     db.insert_chunked(w, "identity_member", db.MEMBER_COLS, _member_rows(customers, person_of, rules))
+    say(f"writing {len(ids):,} golden records")
     db.insert_chunked(w, "person", db.PERSON_COLS, _person_rows(settings, res.persons, ids, sources, w.now_param))
+    say(f"writing {len(res.links) + len(res.possible):,} links")
     run = summary.run_id
     decided = {frozenset(pair) for pair in cannot}  # a pair split by hand is no longer a question
     possible = [x for x in res.possible

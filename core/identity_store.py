@@ -46,8 +46,10 @@ if TYPE_CHECKING:
     from .writer import BatchWriter
 
 __all__ = ["Customers", "IdentityBlockRow", "IdentityLinkRow", "IdentityMemberRow", "IdentityOverrideRow",
-           "IdentityRunRow", "Member", "block_rows", "export_rows", "load_customers", "members", "overrides",
-           "upgrade_person_table"]
+           "IdentityRunRow", "Member", "add_overrides", "block_rows", "build_indexes", "changed_customers",
+           "clear_all", "export_rows", "fail_run", "finish_run", "insert_chunked", "last_run", "link_row",
+           "live_customers", "load_customers", "max_person_id", "members", "override_rows", "overrides",
+           "person_of_records", "person_row", "start_run", "upgrade_person_table"]
 
 CUSTOMER = ENTITY_TABLES["customer"]
 

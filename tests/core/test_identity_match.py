@@ -110,3 +110,13 @@ def test_settings_refuse_unknown_keys_and_pick_the_mode_threshold() -> None:
     with pytest.raises(pydantic.ValidationError, match="max_clustr"):
         MatchSettings.model_validate({"mode": "strict", "max_clustr": 3})
     assert MatchSettings(mode="marketing").auto_threshold < MatchSettings().auto_threshold
+
+
+def test_no_records_records_without_evidence_and_a_ref_given_twice() -> None:
+    import pytest
+
+    assert resolve([]).persons == []
+    assert resolve([rec("a", "1"), rec("a", "2")]).persons == [[("a", "1")], [("a", "2")]]
+    assert block_keys(rec("a", "1")) == set()
+    with pytest.raises(ValueError, match="a:1 is given twice"):
+        resolve([rec("a", "1", email="x@y.com"), rec("a", "1")])

@@ -3,7 +3,8 @@
 The issue's targets: febrl3 F1 >= 0.997 with precision >= 0.998; febrl4 F1 >= 0.999 with precision >= 0.9995;
 without soc_sec_id febrl3 F1 >= 0.98 and febrl4 F1 >= 0.99. Marketing mode meets them all. Strict mode is held
 to the precision targets only: it refuses by design the pairs whose first names differ entirely (twins look
-exactly like that), which FEBRL's corruption produces for about one duplicate in eight.
+exactly like that), which FEBRL's corruption produces for about one true pair in eight (859 of the 6,404 true
+pairs blocking finds in febrl3).
 """
 
 from __future__ import annotations

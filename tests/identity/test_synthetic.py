@@ -2,10 +2,10 @@
 
 Held to the issue's targets that this matcher meets on this generator: strict precision >= 0.995, household
 false-merge rate <= 0.5%, largest person <= 15 records; marketing precision >= 0.97. Recall is held to floors
-below what it measures today (strict 0.30, marketing 0.51 at 100,000), not to the issue's 0.65 and 0.75: in this
-generator a third of the true pairs share a phone or email but carry different first names (an English name in
-one system, the Chinese one in another), exactly as a child using a parent's number does, and strict mode does
-not merge on a phone alone (see the closing note for the figures).
+below what it measures today (strict 0.31, marketing 0.52 at 100,000), not to the issue's 0.65 and 0.75: in this
+generator many record pairs that share a phone or an email and a surname carry different first names, some the
+same person (an English name in one system, the Chinese one in another), some a child using a parent's number,
+and strict mode merges neither, nor a record that has a phone alone (the figures are in the closing note).
 """
 
 from __future__ import annotations
