@@ -49,9 +49,9 @@ EVENT_TABLE = Table(
 
 
 def record_events(conn: Connection, events: Iterable[Event], now: datetime) -> int:
-    """Insert events not recorded yet (by id); return how many were new."""
-    rows = [{"id": e.id, "type": e.type, "occurred_at": e.occurred_at, "recorded_at": now, "dispatched_at": None,
-             "data": e.data} for e in events]
+    """Insert events not recorded yet (by id; the first of several with one id); return how many were new."""
+    rows = list({e.id: {"id": e.id, "type": e.type, "occurred_at": e.occurred_at, "recorded_at": now,
+                        "dispatched_at": None, "data": e.data} for e in reversed(list(events))}.values())[::-1]
     if not rows:
         return 0
     ids = [r["id"] for r in rows]

@@ -3,7 +3,8 @@
 Runs after ``reconcile`` (``core/inventory.py``) on its positions, first come first served by order time:
 
 1. Lines waiting at no location (web orders, parked pre-orders and backorders) are grouped by order; only
-   SKUs some authority counts (or pre-order SKUs) are decided: an untracked SKU is left alone. An order
+   SKUs some authority counts (or pre-order SKUs) of a configured channel are decided: an untracked SKU, or
+   another connector's order (the ERP's own), is left alone. An order
    goes whole to one location that has every line in stock, among the locations its channel sells from, ranked
    by ``[inventory.allocation]``: ``priority`` (the list), or ``nearest`` (distance from the order's pickup
    location, else from the channel's first location). An order no single location can fill is filled line by
@@ -73,7 +74,9 @@ def decide(settings: InventorySettings, recon: Reconciliation, parked: list[Dema
     counted |= {p.sku for p in settings.preorders}
     orders: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for line in [*recon.unplaced, *parked]:
-        if line.sku in counted:  # a SKU no authority counts is not tracked: nothing to decide from
+        # a SKU no authority counts is not tracked, and a connector that is no channel (the ERP's own sales
+        # orders) places and reserves its orders itself: nothing for storesync to decide
+        if line.sku in counted and line.connector_id in settings.channels:
             orders[(line.connector_id, line.order_id)].append(line)
     for (_cid, _oid), lines in sorted(orders.items(), key=lambda kv: (min(d.placed_at for d in kv[1]), kv[0])):
         decisions += _place_order(settings, recon, lines, now, tags, books, conflicts)

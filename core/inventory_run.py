@@ -96,7 +96,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None) 
     store = session.store
     bulk = refresh(store, settings)
     with store.engine.connect() as conn:
-        focus = pending_skus(conn, settings.source_index)
+        focus = pending_skus(conn, settings.source_index, sorted(settings.channels))
     focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
     run = _once(session, settings, focus, now or datetime.now(UTC), clear_all=True)

@@ -10,6 +10,7 @@ source's order, not again as the ERP's copy.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,7 +81,8 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
             targets.setdefault((source, str(source_id)), []).append(cid)
         allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         rows = conn.execute(query).all()
-    out = []
+    out: list[Demand] = []
+    merged: dict[tuple[str, str, str], int] = {}
     for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in rows:
         if (cid, str(order_id)) in forwarded:
             continue
@@ -89,6 +91,11 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
         if resolved is None or left <= 0 or (wanted is not None and resolved not in wanted):
             continue
         got = allocations.get((cid, str(order_id), resolved))
+        same = merged.get((cid, str(order_id), resolved))
+        if same is not None:  # two lines of one order for one SKU: one demand (and one decision) for both
+            out[same] = replace(out[same], quantity=out[same].quantity + left)
+            continue
+        merged[(cid, str(order_id), resolved)] = len(out)
         out.append(Demand(cid, str(order_id), created_at, resolved, left,
                           str(location) if location is not None else None,
                           allocated_to=got.location if got is not None and got.state == "allocated" else None,
@@ -179,7 +186,7 @@ def _wanted(sku: str | set[str] | None) -> set[str] | None:
     return None if sku is None else {sku} if isinstance(sku, str) else set(sku)
 
 
-def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str]) -> set[str]:
+def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str], channels: list[str]) -> set[str]:
     """SKUs with an open line no reconciliation has decided yet and that its channel placed at no canonical
     location (a web order waiting for allocation), or a line parked as a pre-order or backorder."""
     o, line, a, v = _ORDER, _LINE, _ALLOCATION, _VARIANT
@@ -189,7 +196,7 @@ def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str])
                            line.c.variant_external_id)
                  .join(line, line.c.order_id == o.c.id)
                  .outerjoin(a, (a.c.connector_id == o.c.connector_id) & (a.c.order_id == o.c.external_id))
-                 .where(o.c.status == "open", ~o.c.deleted, a.c.id.is_(None)))
+                 .where(o.c.status == "open", ~o.c.deleted, a.c.id.is_(None), o.c.connector_id.in_(channels)))
     by_id, _by_item = _variant_skus(conn)
     out = set(parked)
     for cid, _oid, location, own, variant in conn.execute(undecided):

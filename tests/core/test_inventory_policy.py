@@ -114,3 +114,28 @@ def test_a_sku_no_authority_counts_is_left_alone() -> None:
     decisions, conflicts = decide(s, recon, [], NOW)
     assert [(d.line.order_id, d.state) for d in decisions] == [("o2", "allocated")] and not conflicts
     assert [d.order_id for d in recon.unplaced] == ["o1"]
+
+
+def test_another_connectors_own_orders_are_not_decided() -> None:
+    s = settings()
+    erp_order = Demand("erp", "so1", at(5), "TEA", 1)  # the ERP's own sales order: it reserves it itself
+    recon = reconcile(s, stock(TEA__wh=0), [erp_order, web("o1", "TEA")])
+    decisions, _ = decide(s, recon, [], NOW)
+    assert [(d.line.order_id, d.state) for d in decisions] == [("o1", "denied")]
+
+
+def test_two_lines_of_one_order_for_one_sku_are_one_demand(tmp_path) -> None:
+    from storesync.core.inventory_store import load_demand
+    from storesync.core.models import Order, OrderLine
+    from storesync.core.store import Store
+    from storesync.core.writer import Item
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    order = Order(external_id="o1", currency="HKD", created_at=at(1),
+                  lines=[OrderLine(sku="TEA", quantity=2), OrderLine(sku="TEA", quantity=3),
+                         OrderLine(sku="CUP", quantity=1)])
+    with store.write() as w:
+        w.upsert("shop", "orders", "order", [Item("o1", order, None)])
+    got = sorted((d.sku, d.quantity) for d in load_demand(store))
+    store.close()
+    assert got == [("CUP", 1), ("TEA", 5)]
