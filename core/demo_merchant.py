@@ -285,9 +285,11 @@ rate_per_second = 50
 
 [notifications.rules.sold_out]
 event = "oversell_detected"
-templates.en = "Sorry {{first_name}}, the {{sku_title}} in order {{order_number}} sold out moments before you ordered. We will refund you today. - Harbour Goods"
+templates.en = "Sorry {{first_name}}, the {{sku_title}} in order {{order_number}} sold out moments before \
+you ordered. We will refund you today. - Harbour Goods"
 
 [notifications.rules.preorder_ready]
 event = "preorder_stock_arrived"
-templates.en = "Hi {{first_name}}, your pre-order {{order_number}} ({{sku_title}}) has arrived: collect it at {{pickup_location}}. - Harbour Goods"
+templates.en = "Hi {{first_name}}, your pre-order {{order_number}} ({{sku_title}}) has arrived: collect it \
+at {{pickup_location}}. - Harbour Goods"
 """

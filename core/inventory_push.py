@@ -3,9 +3,9 @@
 **Targets.** A channel (``[inventory.channels.X]`` with ``push = true``) shows, at each of its own locations, the
 available units of the canonical locations it sells from that map to it. It is never pushed where it is itself
 the authority (a till's count is the truth, not a copy). A canonical location the channel has no location id for
-is folded into its *default* location (the first of its ``locations`` it has an id for and stocks the item at). Lines still waiting for
-allocation come off the default location first, then the others; a pre-order SKU's remaining pre-order limit, or
-an ``allow`` SKU's remaining allowance, is added at the default location.
+is folded into its *default* location (the first of its ``locations`` it has an id for and stocks the item
+at). Lines still waiting for allocation come off the default location first, then the others; a pre-order SKU's
+remaining pre-order limit, or an ``allow`` SKU's remaining allowance, is added at the default location.
 
 **Pushing.** What is pushed is the channel's sellable quantity (Shopify's ``available``; Square's IN_STOCK):
 already net of what the channel committed itself, so nothing is subtracted twice. Each update carries the value

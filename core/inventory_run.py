@@ -28,8 +28,8 @@ from .inventory_config import InventorySettings, inventory_settings
 from .inventory_ledger import AllocationRow, ConflictRow
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
-from .inventory_store import (bulk_targets, channel_items, channel_totals, channel_levels, load_demand, load_reports, pending_skus,
-                              recent_sales, sku_titles)
+from .inventory_store import (bulk_targets, channel_items, channel_levels, channel_totals, load_demand,
+                              load_reports, pending_skus, recent_sales, sku_titles)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 
@@ -66,7 +66,7 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
     waiting for a location, parked pre-orders and backorders, oversells and other conflicts, pre-order and
     ``allow`` SKUs), and the database brings their positions and targets up to date after."""
     settings = inventory_settings(session.config)
-    run = _catalogue(session, settings, now) if sku is None else _once(session, settings, sku, now or datetime.now(UTC))
+    run = _run_once(session, settings, sku, now)
     if not push:
         return run
     for round_no in range(1, PUSH_ROUNDS + 1):
@@ -81,12 +81,15 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
             break
         stale = sorted({_channel_of(run.targets, o.update) for o in summary.conflicts})
         session.sync(stale, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
-        previous = run
-        run = _catalogue(session, settings, now) if sku is None else _once(session, settings, sku,
-                                                                           now or datetime.now(UTC))
+        previous, run = run, _run_once(session, settings, sku, now)
         run.push, run.resynced = previous.push, sorted({*previous.resynced, *stale})
         run.decisions, run.events = previous.decisions + run.decisions, previous.events + run.events
     return run
+
+
+def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: datetime | None) -> InventoryRun:
+    return _catalogue(session, settings, now) if sku is None else _once(session, settings, sku,
+                                                                        now or datetime.now(UTC))
 
 
 def _catalogue(session: Any, settings: InventorySettings, now: datetime | None) -> InventoryRun:

@@ -22,8 +22,8 @@ from .inventory_ledger import AllocationRow
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["bulk_targets", "channel_items", "channel_totals", "channel_levels", "load_demand", "load_reports", "pending_skus", "recent_sales",
-           "sku_titles"]
+__all__ = ["bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand", "load_reports",
+           "pending_skus", "recent_sales", "sku_titles"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
