@@ -52,6 +52,7 @@ class InventoryRun:
     targets: list[Target]
     events: int
     positions: int = 0  # SKU-locations reconciled
+    levels: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)  # the channels' reports
     push: PushSummary | None = None
     rounds: int = 1
     resynced: list[str] = field(default_factory=list)
@@ -72,8 +73,7 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
     for round_no in range(1, PUSH_ROUNDS + 1):
         run.rounds = round_no
         stamp = now or datetime.now(UTC)
-        summary = push_targets(session.host, session.store, run.targets,
-                               channel_levels(session.store, sorted(settings.channels)), stamp)
+        summary = push_targets(session.host, session.store, run.targets, run.levels, stamp)
         if run.push is not None:  # keep what earlier rounds applied
             summary.applied = run.push.applied + summary.applied
         run.push = summary
@@ -126,14 +126,15 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         recon.available_to_sell = {key: n + allowance.get(key[1], 0)
                                    for key, n in available_to_sell(settings, recon).items()}
         items = channel_items(conn, sorted(settings.channels))
-        stocked = set(channel_levels(conn, sorted(settings.channels)))
-        targets = channel_targets(settings, recon, items, allowance, stocked)
+        levels = channel_levels(conn, sorted(settings.channels))
+        targets = channel_targets(settings, recon, items, allowance, set(levels))
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
         stored, cleared = _save_conflicts(conn, recon, found, decisions, None if clear_all else sku, now,
                                           _sales(conn, settings, recon, found, now))
-    return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions))
+    return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions),
+                        levels=levels)
 
 
 def _lock(conn: Any, sku: str | set[str] | None) -> None:
