@@ -143,6 +143,7 @@ OLD = _temp("_inv_old", _text("channel", True), _text("sku", True), sa.Column("a
 WAIT = _temp("_inv_wait", _text("channel", True), _text("sku", True), _qty("qty"))
 ITEM = _temp("_inv_item", _text("channel", True), _text("sku", True), _text("item_id"))
 FOLDED = _temp("_inv_folded", _text("channel", True), _text("sku", True), _qty("qty"))
+ADJ = _temp("_inv_adj", _text("channel", True), _text("sku", True), _qty("ord", True), _qty("qty"))
 
 
 def _create_temps(conn: sa.Connection) -> None:
@@ -355,12 +356,14 @@ def _levels(scoped: bool, *columns: Any) -> Any:
 
 
 def _load_reports(conn: sa.Connection, scoped: bool) -> None:
-    """``_inv_rep``: the reports that are no authority's (compared, for disagreements) or at no canonical location."""
+    """``_inv_rep``: the reports that are no authority's and that storesync does not write (compared, for
+    disagreements), and those at no canonical location."""
     lv = _LEVEL
     query = _levels(scoped, SRC.c.loc, lv.c.connector_id, sa.func.coalesce(SRC.c.auth, 0),
                     sa.func.coalesce(SRC.c.quiet, 0), sa.func.coalesce(lv.c.on_hand, lv.c.available),
                     lv.c.committed, lv.c.as_of)
-    _fill(conn, REP, query.where(sa.func.coalesce(SRC.c.auth, 0) == 0))
+    # filtered on the location map first: the SKU of a report nobody compares is never resolved
+    _fill(conn, REP, query.where(sa.or_(SRC.c.loc.is_(None), (SRC.c.auth == 0) & (SRC.c.quiet == 0))))
 
 
 def _write_positions(conn: sa.Connection, scoped: bool, now: datetime) -> None:
@@ -497,24 +500,53 @@ def _write_targets(conn: sa.Connection, selling: dict[str, list[str]], scoped: b
         last = last.where(v.c.sku.in_(sa.select(SKUS.c.sku)))
     _fill(conn, ITEM, sa.select(v.c.connector_id, v.c.sku, sa.func.coalesce(v.c.inventory_item_id, v.c.external_id))
           .where(v.c.id.in_(last)))
-    have = sa.func.coalesce(p.c.available, 0) + sa.case((CTG.c.ord == 0, sa.func.coalesce(FOLDED.c.qty, 0)), else_=0)
-    before = sa.func.sum(have).over(partition_by=(OLD.c.channel, OLD.c.sku), order_by=CTG.c.ord, rows=(None, -1))
-    rows = (sa.select(OLD.c.channel, CTG.c.target_id, OLD.c.sku, ITEM.c.item_id, have.label("have"),
-                      sa.func.coalesce(WAIT.c.qty, 0).label("wait"), before.label("before"))
-            .select_from(OLD.join(CTG, CTG.c.channel == OLD.c.channel)
-                         .join(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku))
-                         .outerjoin(p, (p.c.sku == OLD.c.sku) & (p.c.location == CTG.c.loc))
-                         .outerjoin(FOLDED, (FOLDED.c.channel == OLD.c.channel) & (FOLDED.c.sku == OLD.c.sku))
-                         .outerjoin(WAIT, (WAIT.c.channel == OLD.c.channel) & (WAIT.c.sku == OLD.c.sku)))
-            .subquery())
-    still_waiting = _positive(rows.c.wait - sa.func.coalesce(rows.c.before, 0))
-    query = sa.select(rows.c.sku, rows.c.channel, rows.c.target_id, rows.c.item_id,
-                      _positive(rows.c.have - still_waiting), sa.literal(now, UtcDateTime()))
+    have = _have()
+    _fill(conn, ADJ, _waiting_walk())
+    query = (sa.select(OLD.c.sku, OLD.c.channel, CTG.c.target_id, ITEM.c.item_id, sa.func.coalesce(ADJ.c.qty, have),
+                       sa.literal(now, UtcDateTime()))
+             .select_from(OLD.join(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku))
+                          .join(CTG, CTG.c.channel == OLD.c.channel)
+                          .outerjoin(p, (p.c.sku == OLD.c.sku) & (p.c.location == CTG.c.loc))
+                          .outerjoin(FOLDED, (FOLDED.c.channel == OLD.c.channel) & (FOLDED.c.sku == OLD.c.sku))
+                          .outerjoin(ADJ, (ADJ.c.channel == OLD.c.channel) & (ADJ.c.sku == OLD.c.sku)
+                                     & (ADJ.c.ord == CTG.c.ord))))
     conn.execute(sa.insert(TARGET).from_select([c.name for c in TARGET.columns], query))
     missing = (sa.select(OLD.c.channel, sa.func.count())
                .select_from(OLD.outerjoin(ITEM, (ITEM.c.channel == OLD.c.channel) & (ITEM.c.sku == OLD.c.sku)))
                .where(ITEM.c.sku.is_(None)).group_by(OLD.c.channel))
     return _count(conn, TARGET, scoped), {channel: count for channel, count in conn.execute(missing)}
+
+
+def _have() -> Any:
+    """What a channel has at one of its target locations: the position's available there, and at its default
+    location (``ord`` 0) also what is available where it has no location id (``_inv_folded``)."""
+    folded = sa.case((CTG.c.ord == 0, sa.func.coalesce(FOLDED.c.qty, 0)), else_=0)
+    return sa.cast(sa.func.coalesce(POSITION.c.available, 0) + folded, sa.BigInteger)
+
+
+def _waiting_walk() -> Any:
+    """``_inv_adj``: the targets that a channel's waiting orders lower, location by location in its order.
+
+    The waiting quantity comes off the default location first, then the next, until it is used up: a walk that
+    stops there, so it visits a location or two per SKU rather than every one (the others show what they have).
+    Each step keeps what is still waiting before its location and what that location then shows.
+    """
+    p = POSITION
+    start = sa.select(WAIT.c.channel, WAIT.c.sku, sa.cast(sa.literal(0), sa.BigInteger).label("ord"),
+                      sa.cast(WAIT.c.qty, sa.BigInteger).label("still"),
+                      sa.cast(sa.literal(0), sa.BigInteger).label("qty")).where(WAIT.c.qty > 0)
+    walk = start.cte("walk", recursive=True)
+    have = _have()
+    step = (sa.select(walk.c.channel, walk.c.sku, sa.cast(walk.c.ord + 1, sa.BigInteger),
+                      sa.cast(_positive(walk.c.still - have), sa.BigInteger),
+                      sa.cast(_positive(have - walk.c.still), sa.BigInteger))
+            .select_from(walk.join(CTG, (CTG.c.channel == walk.c.channel) & (CTG.c.ord == walk.c.ord))
+                         .outerjoin(p, (p.c.sku == walk.c.sku) & (p.c.location == CTG.c.loc))
+                         .outerjoin(FOLDED, (FOLDED.c.channel == walk.c.channel) & (FOLDED.c.sku == walk.c.sku)))
+            .where(walk.c.still > 0))
+    walk = walk.union_all(step)
+    # a step's row carries the location before it: what was left there is what it shows
+    return sa.select(walk.c.channel, walk.c.sku, walk.c.ord - 1, walk.c.qty).where(walk.c.ord > 0)
 
 
 # -- exceptions -----------------------------------------------------------------------------------------------
