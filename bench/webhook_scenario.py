@@ -68,9 +68,8 @@ def warehouse(root: Path, shop: Any, pos: Any, erp: Any, sku: str, title: str, o
     """Write ``root/plugins.toml`` for the three emulators (secrets as ``${ENV}``) and put ``sku`` in each, with
     ``on_hand`` units counted by the ERP and none yet in the channels. Square's own events are not delivered
     during the set-up (its ``webhook_url`` is restored afterwards)."""
-    wh_shop = next(k for k in shop.store.locations.keys if "Warehouse" in shop.store.locations[k]["name"])
-    wh_till = next(loc["id"] for loc in pos.store.locations if "Warehouse" in loc["name"])
-    (wh_erp,) = erp.db.search("stock.location", [("complete_name", "=", "WH/Stock")])
+    wh_shop, wh_till = shop.location_id("Kwai Chung Warehouse"), pos.location_id("Kwai Chung Warehouse")
+    wh_erp = erp.location_id("WH/Stock")
     table = pos.plugins_toml("tills").replace(f'"{pos.signature_key}"', '"${SQUARE_WEBHOOK_KEY}"')
     (root / "plugins.toml").write_text(CONFIG.format(shop_url=shop.base_url, pos=table, erp=erp.plugins_toml("erp"),
                                                      wh_erp=wh_erp, wh_shop=wh_shop, wh_till=wh_till),

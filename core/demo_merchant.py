@@ -187,12 +187,11 @@ def demo_merchant(size: str = "small", seed: int = 2026) -> Iterator[DemoMerchan
                                                orders=erp_orders, api_key=TOKENS["erp"], seed_value=seed))
         sms = stack.enter_context(TwilioEmulator(account_sid=ACCOUNT, auth_token=TOKENS["sms"]))
         merchant = DemoMerchant(shop, pos, erp, sms)
-        shop_ids = {shop.store.locations[k]["name"]: k for k in shop.store.locations}
-        till_ids = {loc["name"]: loc["id"] for loc in pos.store.locations}
-        merchant.shop_loc = {"cwb": shop_ids["Causeway Bay Shop"], "warehouse": shop_ids["Kwai Chung Warehouse"]}
-        merchant.till_loc = {"cwb": till_ids["Causeway Bay Shop"], "mk": till_ids["Mong Kok Shop"],
-                             "tst": till_ids["Tsim Sha Tsui Shop"]}
-        (merchant.wh_location,) = erp.db.search("stock.location", [("complete_name", "=", "WH/Stock")])
+        merchant.shop_loc = {"cwb": shop.location_id("Causeway Bay Shop"),
+                             "warehouse": shop.location_id("Kwai Chung Warehouse")}
+        merchant.till_loc = {"cwb": pos.location_id("Causeway Bay Shop"), "mk": pos.location_id("Mong Kok Shop"),
+                             "tst": pos.location_id("Tsim Sha Tsui Shop")}
+        merchant.wh_location = erp.location_id("WH/Stock")
         merchant.seed()
         yield merchant
 

@@ -113,6 +113,13 @@ class OdooEmulator(LoopbackEmulator):
         return call(self.db, model, method, params)
 
     # -- scenario hooks (emulator_hooks): one chosen SKU in the catalogue, stock arriving or counted now
+    def location_id(self, complete_name: str = "WH/Stock") -> int:
+        """The id of the internal stock location called ``complete_name``."""
+        found = self.db.search("stock.location", [("complete_name", "=", complete_name)])
+        if len(found) != 1:
+            raise KeyError(f"no single Odoo stock.location {complete_name!r}")
+        return found[0]
+
     def add_product(self, sku: str, name: str, *, price: float = 88.0) -> int:
         """A storable product.product whose ``default_code`` is ``sku``; returns its id."""
         return emulator_hooks.add_product(self.db, sku, name, price=price)

@@ -106,6 +106,13 @@ class SquareEmulator(WebhookSending, LoopbackEmulator):
         self.store.sell(variation, location, quantity)
 
     # -- scenario hooks (emulator_hooks): one chosen SKU in the catalog, till sales completed now
+    def location_id(self, name: str) -> str:
+        """The id of the till location called ``name`` (``"Causeway Bay Shop"``, ``"Kwai Chung Warehouse"`` ...)."""
+        ids = {loc["name"]: loc["id"] for loc in self.store.locations}
+        if name not in ids:
+            raise KeyError(f"no Square location {name!r}; there are {sorted(ids)}")
+        return ids[name]
+
     def add_item(self, sku: str, name: str, *, price: int = 8800, counts: dict[str, int] | None = None) -> str:
         """A new item with one variation ``sku`` and opening IN_STOCK counts (location id -> quantity); its id."""
         variation = emulator_hooks.add_item(self.store, sku, name, price=price, counts=counts)

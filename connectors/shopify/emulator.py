@@ -482,6 +482,13 @@ class ShopifyEmulator(WebhookSending, LoopbackEmulator):
         """The level's ``available`` now."""
         return emulator_hooks.available(self.store, inventory_item_id, location_id)
 
+    def location_id(self, name: str) -> int:
+        """The id of the location called ``name`` (``"Causeway Bay Shop"``, ``"Kwai Chung Warehouse"`` ...)."""
+        ids = {self.store.locations[k]["name"]: k for k in self.store.locations.keys}
+        if name not in ids:
+            raise KeyError(f"no Shopify location {name!r}; there are {sorted(ids)}")
+        return ids[name]
+
     # -- webhooks
     def emit(self, topic: str, payload: dict) -> int:
         """Deliver ``payload`` to every subscription of ``topic``, signed as Shopify signs; how many were queued."""

@@ -139,12 +139,10 @@ def merchant(tmp_path: Path) -> Iterator[Merchant]:
                                                  token=SECRETS["SQUARE_TOKEN"]))
         erp = stack.enter_context(OdooEmulator(partners=4, products=2, orders=2, api_key=SECRETS["ODOO_API_KEY"]))
         sms = stack.enter_context(TwilioEmulator(account_sid=ACCOUNT, auth_token=SECRETS["TWILIO_AUTH_TOKEN"]))
-        shop_ids = {shop.store.locations[k]["name"]: k for k in shop.store.locations}
-        till_ids = {loc["name"]: loc["id"] for loc in pos.store.locations}
-        (wh,) = erp.db.search("stock.location", [("complete_name", "=", "WH/Stock")])
-        m = Merchant(tmp_path, shop, pos, erp, sms,
-                     {"cwb": shop_ids["Causeway Bay Shop"], "warehouse": shop_ids["Kwai Chung Warehouse"]},
-                     {"cwb": till_ids["Causeway Bay Shop"], "mk": till_ids["Mong Kok Shop"]})
+        wh = erp.location_id("WH/Stock")
+        shop_loc = {"cwb": shop.location_id("Causeway Bay Shop"), "warehouse": shop.location_id("Kwai Chung Warehouse")}
+        till_loc = {"cwb": pos.location_id("Causeway Bay Shop"), "mk": pos.location_id("Mong Kok Shop")}
+        m = Merchant(tmp_path, shop, pos, erp, sms, shop_loc, till_loc)
         (tmp_path / "plugins.toml").write_text(CONFIG.format(
             shop_url=shop.base_url, pos=pos.plugins_toml("tills"), erp=erp.plugins_toml("erp"),
             sms=sms.plugins_toml("sms"), cwb_till=m.till_loc["cwb"], mk_till=m.till_loc["mk"],

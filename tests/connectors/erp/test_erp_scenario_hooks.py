@@ -72,3 +72,13 @@ def test_hooks_refuse_unknown_skus_locations_and_duplicates_without_changing_any
         with pytest.raises(ValueError, match="already has default_code"):
             odoo.add_product(SKU, "Again")
         assert odoo.db.tables["stock.quant"] == quants
+
+
+def test_location_id_finds_an_internal_stock_location_by_its_complete_name() -> None:
+    with OdooEmulator(partners=2, products=2, orders=0) as odoo:
+        found, shelf = odoo.location_id(), odoo.location_id("WH/Stock/Shelf 1")
+        locations = odoo.db.tables["stock.location"]
+        assert (locations[found]["name"], locations[shelf]["name"], locations[shelf]["location_id"]) == (
+            "Stock", "Shelf 1", found)
+        with pytest.raises(KeyError, match="WH/Nowhere"):
+            odoo.location_id("WH/Nowhere")

@@ -77,3 +77,11 @@ def test_till_sale_is_a_completed_order_now_and_bad_calls_change_nothing() -> No
         with pytest.raises(ValueError, match="already has sku"):
             pos.add_item(SKU, "Again")
         assert len(pos.store.orders) == before + 1 and pos.in_stock(variation, shop) == 0
+
+
+def test_location_id_finds_a_till_location_by_name_and_names_the_others_when_it_cannot() -> None:
+    with SquareEmulator(orders=2, seed=42) as pos:
+        found = pos.location_id("Mong Kok Shop")
+        assert [loc["name"] for loc in pos.store.locations if loc["id"] == found] == ["Mong Kok Shop"]
+        with pytest.raises(KeyError, match="Causeway Bay Shop"):
+            pos.location_id("Nowhere Shop")

@@ -84,3 +84,11 @@ def test_place_order_takes_the_first_location_with_units_and_refuses_bad_lines_w
         with pytest.raises(ValueError, match="already has a variant"):
             shop.add_product(SKU, "Again")
         assert len(shop.store.orders) == before + 1 and shop.available(item, second) == 1
+
+
+def test_location_id_finds_a_location_by_name_and_names_the_others_when_it_cannot() -> None:
+    with ShopifyEmulator(orders=2, seed=31, token=TOKEN, rate_limit=None) as shop:
+        found = shop.location_id("Kwai Chung Warehouse")
+        assert shop.store.locations[found]["name"] == "Kwai Chung Warehouse"
+        with pytest.raises(KeyError, match="Mong Kok Shop"):
+            shop.location_id("Nowhere Shop")
