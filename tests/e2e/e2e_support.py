@@ -47,6 +47,18 @@ def write_project(root: Path, database: str, connector_id: str, files: dict[str,
     return path
 
 
+
+def write_store_project(root: Path, database: str, connector_ids: list[str], tables: str = "") -> Path:
+    """Write ``root/plugins.toml`` for a store whose records a test writes itself: one ``files`` connector per id,
+    reading nothing, then ``tables`` (``[inventory]`` settings, say) as given."""
+    lines = ["[storesync]", f"database = {json.dumps(database)}"]
+    for cid in connector_ids:
+        lines += ["", f"[connectors.{cid}]", 'type = "files"', 'directory = "."', f"[connectors.{cid}.files]",
+                  'x = "*.none"']
+    path = root / "plugins.toml"
+    path.write_text("\n".join(lines) + "\n" + tables, encoding="utf-8")
+    return path
+
 def customer_row(i: int, *, email: str | None = None, deleted: str | None = None) -> str:
     email = f"customer{i}@example.com" if email is None else email
     row = f"C{i:05d},{email},,First{i},Last{i},M-{i},1990-01-02,en,2024-05-01 10:00:00"

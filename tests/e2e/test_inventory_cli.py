@@ -6,42 +6,23 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from e2e_support import write_store_project
+
 from storesync.core.models import InventoryLevel, Order, OrderLine, Variant
 from storesync.core.store import Store
 from storesync.core.writer import Item
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
-CONFIG = """
-[storesync]
-database = "{db}"
-
-[connectors.shop]
-type = "files"
-directory = "."
-[connectors.shop.files]
-x = "*.none"
-
-[connectors.tills]
-type = "files"
-directory = "."
-[connectors.tills.files]
-x = "*.none"
-
-[connectors.erp]
-type = "files"
-directory = "."
-[connectors.erp.files]
-x = "*.none"
-
+INVENTORY = """
 [inventory.locations.cwb]
 authority = "tills"
-sources = {{ tills = "L1", shop = "7" }}
+sources = { tills = "L1", shop = "7" }
 safety_stock = 1
 
 [inventory.locations.warehouse]
 authority = "erp"
-sources = {{ erp = "WH", shop = "9" }}
+sources = { erp = "WH", shop = "9" }
 
 [inventory.channels.shop]
 locations = ["cwb", "warehouse"]
@@ -59,7 +40,7 @@ def at(minutes: float) -> datetime:
 
 def store_with_stock(root: Path) -> None:
     db = f"sqlite:///{root / 'store.db'}"
-    (root / "plugins.toml").write_text(CONFIG.format(db=db), encoding="utf-8")
+    write_store_project(root, db, ["shop", "tills", "erp"], INVENTORY)
     store = Store(db)
     with store.write() as w:
         # Shopify names the SKU through its variant's inventory item; Square through the variation; Odoo directly
@@ -107,6 +88,6 @@ def test_reconcile_lists_conflicts_and_a_missing_table_is_a_usage_error(cli, tmp
     assert {x["kind"] for x in report["conflicts"]} == {"oversell", "disagree"}
     assert {"channel": "shop", "sku": "VASE", "available": 0} in report["available_to_sell"]
 
-    (tmp_path / "plugins.toml").write_text(CONFIG.format(db="sqlite:///x.db").split("[inventory")[0])
+    write_store_project(tmp_path, "sqlite:///x.db", ["shop", "tills", "erp"])
     bare = cli("inventory", "reconcile", cwd=tmp_path)
     assert bare.returncode == 2 and "no [inventory.locations]" in bare.stderr

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from e2e_support import write_store_project
+
 from storesync.core.inventory_ledger import AllocationRow
 from storesync.core.models import InventoryLevel, Order, OrderLine, Variant
 from storesync.core.store import Store
@@ -22,25 +24,10 @@ from storesync.core.writer import Item
 WORKERS = 8
 UNITS = 3
 
-CONFIG = """
-[storesync]
-database = "{db}"
-
-[connectors.shop]
-type = "files"
-directory = "."
-[connectors.shop.files]
-x = "*.none"
-
-[connectors.tills]
-type = "files"
-directory = "."
-[connectors.tills.files]
-x = "*.none"
-
+INVENTORY = """
 [inventory.locations.cwb]
 authority = "tills"
-sources = {{ tills = "L1", shop = "7" }}
+sources = { tills = "L1", shop = "7" }
 
 [inventory.channels.shop]
 locations = ["cwb"]
@@ -69,8 +56,7 @@ def _worker(config: str, n: int, barrier: multiprocessing.synchronize.Barrier,  
 
 
 def test_last_units_are_never_allocated_twice(store_url: str, tmp_path: Path) -> None:
-    config = tmp_path / "plugins.toml"
-    config.write_text(CONFIG.format(db=store_url), encoding="utf-8")
+    config = write_store_project(tmp_path, store_url, ["shop", "tills"], INVENTORY)
     store = Store(store_url)
     with store.write() as w:
         w.upsert("tills", "catalog", "variant", [Item("v", Variant(external_id="v", sku="LAST", currency="HKD"),
