@@ -25,6 +25,7 @@ __all__ = [
     "find_config",
     "load_config",
     "pydantic_issues",
+    "settings_or_raise",
 ]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -170,6 +171,14 @@ def expand_env(value: Any, file: str, issues: list[ConfigIssue], key: str = "") 
             return os.environ[name]
         return ENV_REF.sub(sub, value)
     return value
+
+
+def settings_or_raise(checked: tuple[list[ConfigIssue], Any]) -> Any:
+    """The settings of a ``(issues, settings)`` check of one table, or ``ConfigError`` naming every issue."""
+    issues, settings = checked
+    if issues or settings is None:
+        raise ConfigError(issues)
+    return settings
 
 
 def pydantic_issues(exc: ValidationError, file: str, *, prefix: str = "",

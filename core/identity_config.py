@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config import Config, pydantic_issues
-from .errors import ConfigError, ConfigIssue, did_you_mean
+from .config import Config, pydantic_issues, settings_or_raise
+from .errors import ConfigIssue, did_you_mean
 
 __all__ = ["CONSENT_FIELDS", "FieldRule", "GOLDEN_FIELDS", "IdentitySettings", "SurvivorshipSettings",
            "identity_issues", "identity_settings"]
@@ -114,10 +114,7 @@ class IdentitySettings(_Strict):
 
 def identity_settings(config: Config) -> IdentitySettings:
     """The validated ``[identity]`` table; raises ``ConfigError`` naming every problem."""
-    issues, settings = _check(config)
-    if issues or settings is None:
-        raise ConfigError(issues)
-    return settings
+    return settings_or_raise(_check(config))
 
 
 def identity_issues(config: Config) -> list[ConfigIssue]:

@@ -56,7 +56,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import Config, pydantic_issues
+from .config import Config, pydantic_issues, settings_or_raise
 from .errors import ConfigIssue, did_you_mean
 
 __all__ = ["InventorySettings", "inventory_issues", "inventory_settings"]
@@ -183,12 +183,7 @@ class InventorySettings(_Strict):
 
 def inventory_settings(config: Config) -> InventorySettings:
     """The validated ``[inventory]`` table; raises ``ConfigError`` naming every problem."""
-    from .errors import ConfigError
-
-    issues, settings = _check(config)
-    if issues or settings is None:
-        raise ConfigError(issues)
-    return settings
+    return settings_or_raise(_check(config))
 
 
 def inventory_issues(config: Config) -> list[ConfigIssue]:
