@@ -648,7 +648,7 @@ class _session:
         if self.store.dialect == "sqlite":
             raw = self.conn.connection.driver_connection
             raw.execute("PRAGMA temp_store = MEMORY")
-            raw.execute("PRAGMA cache_size = -131072")  # 128 MiB while the whole catalogue is grouped
+            raw.execute("PRAGMA cache_size = -262144")  # 256 MiB: the positions and targets written stay cached
         self.transaction = self.conn.begin()
         if self.store.dialect == "postgresql":  # one refresh at a time: two would insert the same rows
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
