@@ -182,18 +182,45 @@ def _allowance(settings: InventorySettings, recon: Reconciliation, preordered: d
     return out
 
 
+_DECIDED = ("quantity", "placed_at", "state", "location", "promise_date", "detail", "updated_at")
+
+
 def _save_decisions(conn: Any, decisions: list[Decision], now: datetime) -> None:
+    """Each decision onto its line's allocation row: updated where the line has one, inserted where not, in
+    batches (a first run on a large store decides hundreds of thousands of lines). A stored line decided as a
+    plain order keeps the origin it was taken with (a pre-order stays one when its stock arrives)."""
     t = _ALLOC
-    for d in decisions:
+    rows = {(d.line.connector_id, d.line.order_id, d.line.sku): d for d in decisions}
+    stored = _allocation_ids(conn, {sku for _cid, _oid, sku in rows})
+    updates: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    inserts = []
+    for key, d in rows.items():
         line = d.line
-        values = {"quantity": line.quantity, "placed_at": line.placed_at, "state": d.state, "location": d.location,
-                  "promise_date": d.promise_date, "detail": d.detail, "updated_at": now}
-        keys = (t.c.connector_id == line.connector_id, t.c.order_id == line.order_id, t.c.sku == line.sku)
-        if d.origin != "order":
-            values["origin"] = d.origin
-        if not conn.execute(sa.update(t).where(*keys).values(**values)).rowcount:
-            conn.execute(sa.insert(t).values(connector_id=line.connector_id, order_id=line.order_id, sku=line.sku,
-                                             **{"origin": d.origin, **values}))
+        values = dict(zip(_DECIDED, (line.quantity, line.placed_at, d.state, d.location, d.promise_date, d.detail,
+                                     now), strict=True))
+        if key in stored:
+            updates[d.origin != "order"].append({"b_id": stored[key], "b_origin": d.origin,
+                                                 **{f"b_{k}": v for k, v in values.items()}})
+        else:
+            inserts.append({"connector_id": line.connector_id, "order_id": line.order_id, "sku": line.sku,
+                            "origin": d.origin, **values})
+    for with_origin, batch in updates.items():
+        columns = [*_DECIDED, "origin"] if with_origin else list(_DECIDED)
+        if batch:
+            conn.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+                         .values({c: sa.bindparam(f"b_{c}") for c in columns}), batch)
+    if inserts:
+        conn.execute(sa.insert(t), inserts)
+
+
+def _allocation_ids(conn: Any, skus: set[str]) -> dict[tuple[str, str, str], int]:
+    """(connector, order id, SKU) -> id of the stored allocation rows of ``skus``."""
+    t, ordered, out = _ALLOC, sorted(skus), {}
+    for start in range(0, len(ordered), 500):
+        query = sa.select(t.c.connector_id, t.c.order_id, t.c.sku, t.c.id).where(
+            t.c.sku.in_(ordered[start:start + 500]))
+        out.update({(cid, oid, sku): row_id for cid, oid, sku, row_id in conn.execute(query)})
+    return out
 
 
 def _events(conn: Any, settings: InventorySettings, decisions: list[Decision], now: datetime) -> list[Event]:
