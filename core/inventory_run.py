@@ -23,13 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from .events import order_data, record_events
-from .inventory import Conflict, Reconciliation, available_to_sell, reconcile
-from .inventory_config import InventorySettings, inventory_settings
+from .inventory import Conflict, Position, Reconciliation, available_to_sell, reconcile
+from .inventory_config import InventorySettings, LocationSettings, inventory_settings
 from .inventory_ledger import AllocationRow, ConflictRow
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
 from .inventory_store import (bulk_targets, channel_items, channel_levels, channel_totals, load_demand,
-                              load_reports, pending_skus, recent_sales, sku_titles)
+                              load_reports, pending_skus, recent_sales, sku_titles, variant_skus)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 
@@ -255,22 +255,33 @@ def _sales(conn: Any, settings: InventorySettings, recon: Reconciliation, found:
     """For each oversold (SKU, location): the sales made there lately, oldest first, each marked within or beyond
     the stock there was before them (counted back from the authority's on hand)."""
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for key in {(x.sku, x.location) for x in found if x.kind == "oversell" and x.location in settings.locations}:
-        spec = settings.locations[key[1]]
-        sales = recent_sales(conn, key[0], spec.sources, now - timedelta(hours=settings.evidence_hours))
-        pos = recon.positions.get(key)
-        mine = [s for s in sales if s[0] == spec.authority and s[4] != "open"]  # already out of its count
-        left = (pos.on_hand if pos is not None else 0) + sum(s[3] for s in mine)
-        rows = []
-        for cid, oid, placed, qty, status in sales:
-            verdict = f"{status} order"
-            if cid == spec.authority and status != "open":
-                left -= qty
-                verdict = "sold here, within stock" if left >= 0 else "sold here, beyond the stock there was"
-            rows.append({"connector_id": cid, "order_id": oid, "placed_at": placed.isoformat(), "quantity": qty,
-                         "verdict": verdict})
-        out[key] = rows
+    oversold: dict[str, set[str]] = defaultdict(set)  # location -> SKUs oversold there
+    for x in found:
+        if x.kind == "oversell" and x.location in settings.locations:
+            oversold[x.location].add(x.sku)
+    variants = variant_skus(conn)[0] if oversold else {}
+    since = now - timedelta(hours=settings.evidence_hours)
+    for loc, skus in oversold.items():  # one read of the location's recent sales for all its oversold SKUs
+        spec = settings.locations[loc]
+        for sku, sales in recent_sales(conn, skus, spec.sources, since, variants).items():
+            out[(sku, loc)] = _sales_evidence(spec, recon.positions.get((sku, loc)), sales)
     return out
+
+
+def _sales_evidence(spec: LocationSettings, pos: Position | None, sales: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Each sale marked within or beyond the stock there was before it (counted back from the authority's on
+    hand)."""
+    mine = [s for s in sales if s[0] == spec.authority and s[4] != "open"]  # already out of its count
+    left = (pos.on_hand if pos is not None else 0) + sum(s[3] for s in mine)
+    rows = []
+    for cid, oid, placed, qty, status in sales:
+        verdict = f"{status} order"
+        if cid == spec.authority and status != "open":
+            left -= qty
+            verdict = "sold here, within stock" if left >= 0 else "sold here, beyond the stock there was"
+        rows.append({"connector_id": cid, "order_id": oid, "placed_at": placed.isoformat(), "quantity": qty,
+                     "verdict": verdict})
+    return rows
 
 
 def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], decisions: list[Decision],

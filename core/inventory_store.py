@@ -23,7 +23,7 @@ from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
 __all__ = ["bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand", "load_reports",
-           "pending_skus", "recent_sales", "sku_titles"]
+           "pending_skus", "recent_sales", "sku_titles", "variant_skus"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -40,7 +40,7 @@ def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
     with _connection(store) as conn:
-        by_id, by_item = _variant_skus(conn)
+        by_id, by_item = variant_skus(conn)
         rows = conn.execute(query).all()
     out = []
     for cid, location, own_sku, variant, attributes, on_hand, available, committed, as_of in rows:
@@ -73,7 +73,7 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
         query = query.where(sa.or_(line.c.sku.in_(names), line.c.variant_external_id.in_(variants)))
         decided = decided.where(a.c.sku.in_(names))
     with _connection(store) as conn:
-        by_id, _by_item = _variant_skus(conn)
+        by_id, _by_item = variant_skus(conn)
         forwarded: set[tuple[str, str]] = set()
         targets: dict[tuple[str, str], list[str]] = {}
         for cid, target, source, source_id in conn.execute(copies):
@@ -147,7 +147,7 @@ def sku_titles(conn: Any, skus: set[str]) -> dict[str, str]:
     return {**variants, **products}
 
 
-def _variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+def variant_skus(conn: Any) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
     """(connector, variant id) -> SKU, and (connector, inventory item id) -> SKU."""
     v = _VARIANT
     by_id: dict[tuple[str, str], str] = {}
@@ -165,10 +165,12 @@ def _connection(source: Store | Connection) -> Any:
     return nullcontext(source) if isinstance(source, Connection) else source.engine.connect()
 
 
-def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any) -> list[tuple[Any, ...]]:
-    """Orders of any status but cancelled with ``sku`` placed at one of ``sources`` (connector id -> its location
-    id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The evidence of an
-    oversell at a till, whose sales are closed by the time they are synced."""
+def recent_sales(conn: Connection, skus: set[str], sources: dict[str, str], since: Any,
+                 variants: dict[tuple[str, str], str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Per SKU of ``skus``: the orders of any status but cancelled placed at one of ``sources`` (connector id ->
+    its location id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The
+    evidence of an oversell at a till, whose sales are closed by the time they are synced. ``variants``: the
+    (connector, variant id) -> SKU map, when the caller has it already."""
     o, line = _ORDER, _LINE
     at_location = sa.or_(*(sa.and_(o.c.connector_id == cid, o.c.location_external_id == ext)
                            for cid, ext in sources.items()))
@@ -177,9 +179,13 @@ def recent_sales(conn: Connection, sku: str, sources: dict[str, str], since: Any
              .join(line, line.c.order_id == o.c.id)
              .where(at_location, o.c.created_at >= since, o.c.status != "cancelled", ~o.c.deleted)
              .order_by(o.c.created_at, o.c.external_id))
-    by_id, _by_item = _variant_skus(conn)
-    return [(cid, str(oid), placed, int(qty or 0), status) for cid, oid, placed, own, variant, qty, status
-            in conn.execute(query) if (own or by_id.get((cid, variant))) == sku]
+    by_id = variants if variants is not None else variant_skus(conn)[0]
+    out: dict[str, list[tuple[Any, ...]]] = {sku: [] for sku in skus}
+    for cid, oid, placed, own, variant, qty, status in conn.execute(query):
+        sku = own or by_id.get((cid, variant))
+        if sku in out:
+            out[sku].append((cid, str(oid), placed, int(qty or 0), status))
+    return out
 
 
 def _wanted(sku: str | set[str] | None) -> set[str] | None:
@@ -197,7 +203,7 @@ def pending_skus(conn: Connection, settings_sources: dict[tuple[str, str], str],
                  .join(line, line.c.order_id == o.c.id)
                  .outerjoin(a, (a.c.connector_id == o.c.connector_id) & (a.c.order_id == o.c.external_id))
                  .where(o.c.status == "open", ~o.c.deleted, a.c.id.is_(None), o.c.connector_id.in_(channels)))
-    by_id, _by_item = _variant_skus(conn)
+    by_id, _by_item = variant_skus(conn)
     out = set(parked)
     for cid, _oid, location, own, variant in conn.execute(undecided):
         if location is not None and (cid, str(location)) in settings_sources:
