@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from .events import order_data, record_events
 from .inventory import Conflict, Position, Reconciliation, available_to_sell, reconcile
 from .inventory_config import InventorySettings, LocationSettings, inventory_settings
-from .inventory_ledger import AllocationRow, ConflictRow
+from .inventory_ledger import AllocationRow, ConflictRow, upsert_rows
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
 from .inventory_store import (bulk_targets, channel_items, channel_levels, channel_totals, load_demand,
@@ -182,45 +182,19 @@ def _allowance(settings: InventorySettings, recon: Reconciliation, preordered: d
     return out
 
 
-_DECIDED = ("quantity", "placed_at", "state", "location", "promise_date", "detail", "updated_at")
-
-
 def _save_decisions(conn: Any, decisions: list[Decision], now: datetime) -> None:
-    """Each decision onto its line's allocation row: updated where the line has one, inserted where not, in
-    batches (a first run on a large store decides hundreds of thousands of lines). A stored line decided as a
-    plain order keeps the origin it was taken with (a pre-order stays one when its stock arrives)."""
-    t = _ALLOC
-    rows = {(d.line.connector_id, d.line.order_id, d.line.sku): d for d in decisions}
-    stored = _allocation_ids(conn, {sku for _cid, _oid, sku in rows})
-    updates: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    inserts = []
-    for key, d in rows.items():
+    """Each decision onto its line's allocation row. A stored line decided as a plain order keeps the origin it
+    was taken with (a pre-order stays one when its stock arrives)."""
+    rows = {}
+    for d in decisions:
         line = d.line
-        values = dict(zip(_DECIDED, (line.quantity, line.placed_at, d.state, d.location, d.promise_date, d.detail,
-                                     now), strict=True))
-        if key in stored:
-            updates[d.origin != "order"].append({"b_id": stored[key], "b_origin": d.origin,
-                                                 **{f"b_{k}": v for k, v in values.items()}})
-        else:
-            inserts.append({"connector_id": line.connector_id, "order_id": line.order_id, "sku": line.sku,
-                            "origin": d.origin, **values})
-    for with_origin, batch in updates.items():
-        columns = [*_DECIDED, "origin"] if with_origin else list(_DECIDED)
-        if batch:
-            conn.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"))
-                         .values({c: sa.bindparam(f"b_{c}") for c in columns}), batch)
-    if inserts:
-        conn.execute(sa.insert(t), inserts)
-
-
-def _allocation_ids(conn: Any, skus: set[str]) -> dict[tuple[str, str, str], int]:
-    """(connector, order id, SKU) -> id of the stored allocation rows of ``skus``."""
-    t, ordered, out = _ALLOC, sorted(skus), {}
-    for start in range(0, len(ordered), 500):
-        query = sa.select(t.c.connector_id, t.c.order_id, t.c.sku, t.c.id).where(
-            t.c.sku.in_(ordered[start:start + 500]))
-        out.update({(cid, oid, sku): row_id for cid, oid, sku, row_id in conn.execute(query)})
-    return out
+        keys = {"connector_id": line.connector_id, "order_id": line.order_id, "sku": line.sku}
+        values = {"quantity": line.quantity, "placed_at": line.placed_at, "state": d.state, "location": d.location,
+                  "promise_date": d.promise_date, "detail": d.detail, "updated_at": now}
+        if d.origin != "order":
+            values["origin"] = d.origin
+        rows[tuple(keys.values())] = (keys, values, {"origin": d.origin})
+    upsert_rows(conn, _ALLOC, ("connector_id", "order_id", "sku"), list(rows.values()))
 
 
 def _events(conn: Any, settings: InventorySettings, decisions: list[Decision], now: datetime) -> list[Event]:
@@ -304,7 +278,7 @@ def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], dec
     for d in decisions:
         if d.state != "allocated":
             handled[d.line.sku].append(f"order {d.line.order_id} ({d.line.connector_id}) {d.detail}")
-    t = _CONFLICT
+    t, rows = _CONFLICT, []
     for key, c in merged.items():
         kind, s, loc = key
         listed = {(o["connector_id"], o["order_id"]) for o in c["orders"]}
@@ -315,11 +289,10 @@ def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], dec
         c["status"] = "resolved" if settled else "open"
         c["resolution"] = ("; ".join(handled[s]) or "no longer short") if settled else (
             "; ".join(handled[s]) + "; still short: " if handled[s] else "") + _advice(kind, pos)
-        where = (t.c.kind == kind, t.c.sku == s, t.c.location == loc)
         values = {"detail": c["detail"], "orders": c["orders"], "status": c["status"],
                   "resolution": c["resolution"], "last_seen": now, "resolved_at": now if settled else None}
-        if not conn.execute(sa.update(t).where(*where).values(**values)).rowcount:
-            conn.execute(sa.insert(t).values(kind=kind, sku=s, location=loc, first_seen=now, **values))
+        rows.append(({"kind": kind, "sku": s, "location": loc}, values, {"first_seen": now}))
+    upsert_rows(conn, t, ("kind", "sku", "location"), rows)
     gone = sa.update(t).where(t.c.status == "open", t.c.last_seen < now).values(
         status="resolved", resolution="cleared: the systems agree again", resolved_at=now)
     if sku is not None:
