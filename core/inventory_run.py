@@ -29,7 +29,8 @@ from .inventory_ledger import AllocationRow, ConflictRow, upsert_rows
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
 from .inventory_store import (bulk_targets, channel_items, channel_levels, channel_totals, load_demand,
-                              load_reports, pending_skus, recent_sales, sku_titles, variant_skus)
+                              load_reports, pending_skus, recent_sales, sku_titles, variant_skus,
+                              wanted_skus)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 
@@ -67,7 +68,7 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
     waiting for a location, parked pre-orders and backorders, oversells and other conflicts, pre-order and
     ``allow`` SKUs), and the database brings their positions and targets up to date after."""
     settings = inventory_settings(session.config)
-    run = _run_once(session, settings, sku, now)
+    run = _run_once(session, settings, sku, now, push)
     if not push:
         return run
     for round_no in range(1, PUSH_ROUNDS + 1):
@@ -81,19 +82,21 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
             break
         stale = sorted({_channel_of(run.targets, o.update) for o in summary.conflicts})
         session.sync(stale, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
-        previous, run = run, _run_once(session, settings, sku, now)
+        previous, run = run, _run_once(session, settings, sku, now, push)
         run.push, run.resynced = previous.push, sorted({*previous.resynced, *stale})
         run.decisions, run.events = previous.decisions + run.decisions, previous.events + run.events
     return run
 
 
-def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: datetime | None) -> InventoryRun:
-    return _catalogue(session, settings, now) if sku is None else _once(session, settings, sku,
-                                                                        now or datetime.now(UTC))
+def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: datetime | None,
+              push: bool) -> InventoryRun:
+    return _catalogue(session, settings, now, push) if sku is None else _once(session, settings, sku,
+                                                                              now or datetime.now(UTC))
 
 
-def _catalogue(session: Any, settings: InventorySettings, now: datetime | None) -> InventoryRun:
-    """Every SKU: the database's positions and targets, the reference's decisions where one is needed."""
+def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, push: bool) -> InventoryRun:
+    """Every SKU: the database's positions and targets, the reference's decisions where one is needed; to push,
+    also the database's targets that differ from what was pushed, with their channels' levels."""
     from .inventory_bulk import refresh
 
     store = session.store
@@ -104,7 +107,10 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None) 
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
     run = _once(session, settings, focus, now or datetime.now(UTC), clear_all=True)
     refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
-    run.targets += bulk_targets(store, exclude=focus)
+    if push:
+        more = bulk_targets(store, exclude=focus)
+        run.targets += more
+        run.levels.update(channel_levels(store, sorted(settings.channels), {t.sku for t in more}))
     run.positions = bulk.positions
     run.recon.available_to_sell = {**channel_totals(store, exclude=focus), **run.recon.available_to_sell}
     return run
@@ -125,8 +131,9 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         allowance = _allowance(settings, recon, preordered, allowed, decisions)
         recon.available_to_sell = {key: n + allowance.get(key[1], 0)
                                    for key, n in available_to_sell(settings, recon).items()}
-        items = channel_items(conn, sorted(settings.channels))
-        levels = channel_levels(conn, sorted(settings.channels))
+        skus = wanted_skus(sku)
+        items = channel_items(conn, sorted(settings.channels), skus)
+        levels = channel_levels(conn, sorted(settings.channels), skus)
         targets = channel_targets(settings, recon, items, allowance, set(levels))
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Connection
 from .forwarded import ForwardedOrderRow
 from .inventory import Demand, LevelReport
 from .inventory_ledger import AllocationRow
+from .inventory_tables import item_id_of_level
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
 __all__ = ["bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand", "load_reports",
-           "pending_skus", "recent_sales", "sku_titles", "variant_skus"]
+           "pending_skus", "recent_sales", "sku_titles", "variant_skus", "wanted_skus"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -33,26 +34,41 @@ _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 _ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
+#: a set of SKUs up to this size is looked up through the indexes; a larger one (a whole-catalogue run's) is
+#: read in one pass over the table and filtered as it streams (one IN list per query stays well within limits)
+FEW_SKUS = 2000
+
+
 def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -> list[LevelReport]:
     """Every current level report (``sku``: only that SKU's, or those SKUs')."""
-    wanted = _wanted(sku)
+    wanted = wanted_skus(sku)
     t = _LEVEL
     query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
-                      t.c.attributes, t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
+                      item_id_of_level(), t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
+    if wanted is not None and len(wanted) <= FEW_SKUS:
+        query = query.where(_level_names(sorted(wanted)))
+    out = []
     with _connection(store) as conn:
         by_id, by_item = variant_skus(conn)
-        rows = conn.execute(query).all()
-    out = []
-    for cid, location, own_sku, variant, attributes, on_hand, available, committed, as_of in rows:
-        resolved = own_sku or by_id.get((cid, variant))
-        if resolved is None:
-            item = (attributes or {}).get("inventory_item_id")
-            resolved = by_item.get((cid, str(item))) if item is not None else None
-        if resolved is None or (wanted is not None and resolved not in wanted):
-            continue
-        out.append(LevelReport(cid, str(location), resolved, on_hand if on_hand is not None else available,
-                               committed, as_of))
+        for cid, location, own_sku, variant, item, on_hand, available, committed, as_of in conn.execute(query):
+            resolved = own_sku or by_id.get((cid, variant))
+            if resolved is None and item is not None:
+                resolved = by_item.get((cid, str(item)))
+            if resolved is None or (wanted is not None and resolved not in wanted):
+                continue
+            out.append(LevelReport(cid, str(location), resolved, on_hand if on_hand is not None else available,
+                                   committed, as_of))
     return out
+
+
+def _level_names(skus: list[str]) -> Any:
+    """Level rows that may name one of ``skus``: by their own SKU, their variant's or their inventory item's."""
+    t, v = _LEVEL, _VARIANT
+    variants = sa.select(v.c.connector_id, v.c.external_id).where(v.c.sku.in_(skus))
+    items = sa.select(v.c.connector_id, v.c.inventory_item_id).where(v.c.sku.in_(skus),
+                                                                    v.c.inventory_item_id.is_not(None))
+    return sa.or_(t.c.sku.in_(skus), sa.tuple_(t.c.connector_id, t.c.variant_external_id).in_(variants),
+                  sa.tuple_(t.c.connector_id, item_id_of_level()).in_(items))
 
 
 def load_demand(store: Store | Connection, sku: str | set[str] | None = None) -> list[Demand]:
@@ -65,7 +81,7 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
     f = _FORWARDED
     copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
         f.c.target_id.is_not(None))
-    wanted = _wanted(sku)
+    wanted = wanted_skus(sku)
     decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
     if wanted is not None:  # only lines naming those SKUs, directly or through a variant of theirs
         names = sorted(wanted)
@@ -105,29 +121,40 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
     return out
 
 
-def channel_items(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str], str]:
+def channel_items(store: Store | Connection, channels: list[str],
+                  skus: set[str] | None = None) -> dict[tuple[str, str], str]:
     """(channel, SKU) -> the id that channel's stock API takes: its variant's inventory item id, else the
-    variant id."""
+    variant id (``skus``: only those SKUs')."""
     v = _VARIANT
     query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
         v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
+    if skus is not None and len(skus) <= FEW_SKUS:
+        query = query.where(v.c.sku.in_(sorted(skus)))
     with _connection(store) as conn:
-        return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)}
+        return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)
+                if skus is None or sku in skus}
 
 
-def channel_levels(store: Store | Connection, channels: list[str]) -> dict[tuple[str, str, str], tuple[int, Any]]:
+def channel_levels(store: Store | Connection, channels: list[str],
+                   skus: set[str] | None = None) -> dict[tuple[str, str, str], tuple[int, Any]]:
     """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
-    else on hand) and when storesync stored that report: the compare value of a push."""
+    else on hand) and when storesync stored that report: the compare value of a push. ``skus``: only the levels
+    of those SKUs' items."""
     t = _LEVEL
-    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, t.c.attributes,
+    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, item_id_of_level(),
                       t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
+    if skus is not None and len(skus) <= FEW_SKUS:
+        query = query.where(_level_names(sorted(skus)))
     out: dict[tuple[str, str, str], tuple[int, Any]] = {}
     with _connection(store) as conn:
-        for cid, location, variant, attributes, available, on_hand, synced_at in conn.execute(query):
-            item = (attributes or {}).get("inventory_item_id") or variant
+        items = None if skus is None else {(cid, item) for (cid, _sku), item in
+                                           channel_items(conn, channels, skus).items()}
+        for cid, location, variant, item, available, on_hand, synced_at in conn.execute(query):
+            item = item or variant
             quantity = available if available is not None else on_hand
-            if item is not None and quantity is not None:
-                out[(cid, str(location), str(item))] = (int(quantity), synced_at)
+            if item is None or quantity is None or (items is not None and (cid, str(item)) not in items):
+                continue
+            out[(cid, str(location), str(item))] = (int(quantity), synced_at)
     return out
 
 
@@ -188,7 +215,8 @@ def recent_sales(conn: Connection, skus: set[str], sources: dict[str, str], sinc
     return out
 
 
-def _wanted(sku: str | set[str] | None) -> set[str] | None:
+def wanted_skus(sku: str | set[str] | None) -> set[str] | None:
+    """``sku`` as a set of SKUs (None: all)."""
     return None if sku is None else {sku} if isinstance(sku, str) else set(sku)
 
 
