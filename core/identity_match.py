@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
+from .identity_bridge import bridge
 from .identity_features import Features, extract
 from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
                              prior_bits)
@@ -221,6 +222,9 @@ class _Run:
         self.seconds["rules"] = time.perf_counter() - clock
         self._fuzzy(ignored)
         clock = time.perf_counter()
+        bridge(self, ignored)
+        self.seconds["bridge"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         find, index = self.sets.find, self.index
         self.possible = [p for p in self.possible if find(index[p.a]) != find(index[p.b])]
         persons: dict[int, list[Ref]] = defaultdict(list)
@@ -265,20 +269,23 @@ class _Run:
         self.stats["shared_identifiers"] = int(sum(int(f.sum()) for f in ignored.values()))
         return ignored, shared
 
-    def _join(self, a: int, b: int, link: Callable[[], Link], limit: int | None) -> None:
-        if self.is_known[a] and self.is_known[b]:
+    def join(self, a: int, b: int, link: Callable[[], Link]) -> None:
+        """Join the persons of records ``a`` and ``b``, recording the link; a join that would pass
+        ``max_cluster`` or a cannot-link pair is kept as possible instead (once per pair of records)."""
+        pair = (min(a, b), max(a, b))
+        if (self.is_known[a] and self.is_known[b]) or pair in self.held:
             return
-        joined = self.sets.union(a, b, limit)
+        joined = self.sets.union(a, b, self.settings.max_cluster)
         if joined:
             self.links.append(link())
         elif joined is False:
             self.possible.append(link())
-            self.held.add((min(a, b), max(a, b)))
+            self.held.add(pair)
 
     def _deterministic(self, ignored: dict[str, np.ndarray]) -> None:
         """member_id, national_id, then email and phone with a compatible given name (stars within each group,
         a new record at the centre so it reaches known persons)."""
-        codes, limit = self.feats.codes, self.settings.max_cluster
+        codes = self.feats.codes
         given, width = codes["given"], len(self.feats.values["given"]) + 1
         for name, rule in (("member", "member_id"), ("nid", "national_id"), ("email", "email"),
                            ("phone", "phone+name")):
@@ -295,7 +302,7 @@ class _Run:
                 keys = [_given_key(ids, given, width, nameless)]
             for key in keys:
                 for a, b in zip(*_stars(key, self.is_known), strict=True):
-                    self._join(int(a), int(b), _deterministic_link(self, int(a), int(b), rule, name), limit)
+                    self.join(int(a), int(b), _deterministic_link(self, int(a), int(b), rule, name))
 
     def _fuzzy(self, ignored: dict[str, np.ndarray]) -> None:
         """Scored candidate pairs: merge from the mode's threshold, keep as possible from the review one."""

@@ -42,6 +42,8 @@ _SURNAMES = [
     ("tang", "deng", "鄧", "邓"), ("yip", "ye", "葉", "叶"), ("siu", "xiao", "蕭", "萧"), ("poon", "pan", "潘"),
     ("mak", "mai", "麥", "麦"), ("choi", "cai", "tsoi", "蔡"), ("hui", "xu", "許", "许"), ("kwan", "guan", "關", "关"),
     ("tam", "tan", "譚", "谭"), ("yau", "qiu", "邱"), ("fong", "fang", "方"), ("so", "su", "蘇", "苏"),
+    ("au", "ou", "區", "歐", "欧"), ("chu", "zhu", "朱"), ("sze", "shi", "施"), ("tong", "唐"), ("yuen", "yuan", "袁"),
+    ("kong", "jiang", "江"), ("shek", "石"), ("lui", "lv", "呂", "吕"),
 ]
 SURNAME_ALIASES = {alias: group[0] for group in _SURNAMES for alias in group}
 
@@ -159,14 +161,14 @@ def name_key(first: str | None, last: str | None = None) -> NameKey | None:
 def first_name_key(first: str | None) -> NameKey | None:
     """A first-name field with no surname beside it: split into given names and surname only when it shows a
     whole name (``CHAN Tai Man``, ``Chan, Tai Man``, ``Tai Man Chan`` with a known surname); otherwise it is
-    given names alone (an SMS contact's ``Pui Chun``), with an empty surname."""
+    given names alone (an SMS contact's ``Pui Chun``), with an empty surname. Two words are given names even
+    when one is also a surname (``Ho Long``, ``Siu Fai``: most Cantonese given names are two syllables)."""
     text = (first or "").strip()
     if not text:
         return None
     words = text.split()
-    whole = "," in text or (len(words) > 1 and (
-        (words[0].isupper() and not words[-1].isupper())
-        or _fold(words[0]) in SURNAME_ALIASES or _fold(words[-1]) in SURNAME_ALIASES))
+    whole = "," in text or (len(words) > 1 and words[0].isupper() and not words[-1].isupper()) or (
+        len(words) > 2 and (_fold(words[0]) in SURNAME_ALIASES or _fold(words[-1]) in SURNAME_ALIASES))
     if whole or (len(words) == 1 and len(text) >= 2 and all(unicodedata.category(c) == "Lo" for c in text)):
         return name_key(text)
     given = [w for w in _SEPARATORS.split(_fold(text)) if w]

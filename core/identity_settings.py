@@ -45,12 +45,20 @@ class MatchSettings(BaseModel):
     max_block: int = Field(50, ge=2)
     # an identifier (phone, email, address) held by more records than this is no evidence at all
     max_identifier_records: int = Field(30, ge=2)
+    # a record with a phone and no name joins the one person whose named records carry the phone: in
+    # marketing mode by default (None); true or false for both modes
+    phone_owner: bool | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSettings:
         if self.possible_threshold > min(self.strict_threshold, self.marketing_threshold):
             raise ValueError("possible_threshold must not exceed strict_threshold or marketing_threshold")
         return self
+
+    @property
+    def phone_owner_joins(self) -> bool:
+        """Whether a phone-only record joins the one person at its phone in the selected mode."""
+        return self.mode == "marketing" if self.phone_owner is None else self.phone_owner
 
     @property
     def auto_threshold(self) -> float:
