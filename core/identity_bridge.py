@@ -114,33 +114,36 @@ def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
     surname and a birth date (``birth date``, the persons' version of the record rule)."""
     roots = run.sets.roots()
     codes = run.feats.codes
-    names, surnames, dobs = (_by_root(roots, codes[f]) for f in ("given", "surname", "dob"))
     rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
     first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
-    for group in _groups(ids, rows[first]):  # one record per (identifier, person)
-        for k, a in enumerate(group):
-            for b in group[k + 1:]:
-                ra, rb = roots[a], roots[b]
-                if run.sets.find(int(a)) == run.sets.find(int(b)):
-                    continue
-                common = names.get(ra, set()) & names.get(rb, set())
-                surname = surnames.get(ra, set()) & surnames.get(rb, set())
-                dob = dobs.get(ra, set()) & dobs.get(rb, set())
-                if common:
-                    given = _value(run, "given", min(common))
-                    link = _link(run, int(a), int(b), "known name", name, (f"both known as {given}",), given)
-                elif surname and dob:
-                    facts = (f"same surname {_value(run, 'surname', min(surname))}",
-                             f"same birth date {_value(run, 'dob', min(dob))}", f"first names {_given(run, a, b)}")
-                    link = _link(run, int(a), int(b), "birth date", name, facts)
-                else:
-                    continue
-                run.join(int(a), int(b), link)
+    pairs = [(int(a), int(b)) for group in _groups(ids, rows[first])  # one record per (identifier, person)
+             for k, a in enumerate(group) for b in group[k + 1:]]
+    involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
+    names, surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob"))
+    for a, b in pairs:
+        if run.sets.find(a) != run.sets.find(b):
+            link = _person_link(run, a, b, name, *(table.get(roots[a], set()) & table.get(roots[b], set())
+                                                   for table in (names, surnames, dobs)))
+            if link is not None:
+                run.join(a, b, link)
 
 
-def _by_root(roots: np.ndarray, codes: np.ndarray) -> dict[int, set[int]]:
-    """The codes of one field each person holds on any of its records."""
-    rows = np.flatnonzero(codes >= 0)
+def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname: set[int], dob: set[int],
+                 ) -> Callable[[], Link] | None:
+    """The link between the persons of ``a`` and ``b`` from what they have in common, if it is enough."""
+    if given:
+        known = _value(run, "given", min(given))
+        return _link(run, a, b, "known name", name, (f"both known as {known}",), known)
+    if surname and dob:
+        facts = (f"same surname {_value(run, 'surname', min(surname))}",
+                 f"same birth date {_value(run, 'dob', min(dob))}", f"first names {_given(run, a, b)}")
+        return _link(run, a, b, "birth date", name, facts)
+    return None
+
+
+def _by_root(roots: np.ndarray, codes: np.ndarray, involved: np.ndarray) -> dict[int, set[int]]:
+    """The codes of one field each ``involved`` person holds on any of its records."""
+    rows = np.flatnonzero((codes >= 0) & involved)
     out: dict[int, set[int]] = {}
     for root, code in set(zip(roots[rows].tolist(), codes[rows].tolist())):
         out.setdefault(root, set()).add(code)

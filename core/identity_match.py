@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
-from .identity_bridge import bridge
+from .identity_bridge import bridge, one_slip
 from .identity_features import Features, extract
 from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
                              prior_bits)
@@ -258,7 +258,7 @@ class _Run:
             flags = feats.counts[name] > s.max_identifier_records
             has = (codes >= 0) & (given >= 0)
             combo = np.unique(codes[has].astype(np.int64) * width + given[has])
-            flags |= np.bincount(combo // width, minlength=len(flags)) > most
+            flags |= _too_many_names(combo, width, feats.values["given"], len(flags), most)
             ignored[name] = flags
             combo = combo[flags[combo // width]]
             for code, g in zip(combo // width, combo % width, strict=True):
@@ -382,6 +382,18 @@ def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     key = a.astype(np.int64) * (int(b.max(initial=0)) + 2) + b
     key[(a < 0) | (b < 0)] = -1
     return key
+
+
+def _too_many_names(combo: np.ndarray, width: int, names: np.ndarray, n: int, most: int) -> np.ndarray:
+    """Per identifier code, whether it is seen with more than ``most`` given names (``combo``: sorted distinct
+    identifier * ``width`` + given name); spellings one slip apart count once (``Tai Man`` and ``Tai Mun`` are
+    one name, not a second person)."""
+    ids, first, counts = np.unique(combo // width, return_index=True, return_counts=True)
+    over = np.zeros(n, dtype=bool)
+    for code, lo, many in zip(ids[counts > most], first[counts > most], counts[counts > most], strict=True):
+        given = [str(names[g]) for g in combo[lo:lo + many] % width]
+        over[code] = len(given) - sum(any(one_slip(x, y) for y in given[:k]) for k, x in enumerate(given)) > most
+    return over
 
 
 def _given_key(ids: np.ndarray, given: np.ndarray, width: int, nameless: bool) -> np.ndarray:
