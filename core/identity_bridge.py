@@ -52,15 +52,15 @@ def one_slip(x: str, y: str) -> bool:
 
 def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
     """The second pass over ``run``'s records, after the first pass's rules and fuzzy links."""
-    for name in _IDENTIFIERS:
-        ids = _live(run, name, ignored)
+    live = {name: _live(run, name, ignored) for name in _IDENTIFIERS}
+    for name, ids in live.items():
         _similar_names(run, name, ids)
         _birth_date(run, name, ids)
     for _round in range(2):
-        for name in _IDENTIFIERS:
-            _persons(run, name, _live(run, name, ignored))
+        for name, ids in live.items():
+            _persons(run, name, ids)
         if run.settings.phone_owner_joins:
-            _phone_owner(run, _live(run, "phone", ignored))
+            _phone_owner(run, live["phone"])
 
 
 def _live(run: _Run, name: str, ignored: dict[str, np.ndarray]) -> np.ndarray:
@@ -110,8 +110,9 @@ def _birth_date(run: _Run, name: str, ids: np.ndarray) -> None:
 
 
 def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
-    """Persons at one identifier that share a given name somewhere among their records (``known name``), or a
-    surname and a birth date (``birth date``, the persons' version of the record rule)."""
+    """Persons at one identifier that share a given name somewhere among their records (``known name``; not
+    when their birth dates differ), or a surname and a birth date (``birth date``, the persons' version of the
+    record rule)."""
     roots = run.sets.roots()
     codes = run.feats.codes
     rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
@@ -122,16 +123,19 @@ def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
     names, surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob"))
     for a, b in pairs:
         if run.sets.find(a) != run.sets.find(b):
-            link = _person_link(run, a, b, name, *(table.get(roots[a], set()) & table.get(roots[b], set())
-                                                   for table in (names, surnames, dobs)))
+            dob_a, dob_b = dobs.get(roots[a], set()), dobs.get(roots[b], set())
+            link = _person_link(run, a, b, name, names.get(roots[a], set()) & names.get(roots[b], set()),
+                                surnames.get(roots[a], set()) & surnames.get(roots[b], set()), dob_a, dob_b)
             if link is not None:
                 run.join(a, b, link)
 
 
-def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname: set[int], dob: set[int],
-                 ) -> Callable[[], Link] | None:
-    """The link between the persons of ``a`` and ``b`` from what they have in common, if it is enough."""
-    if given:
+def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname: set[int], dob_a: set[int],
+                 dob_b: set[int]) -> Callable[[], Link] | None:
+    """The link between the persons of ``a`` and ``b`` from the given names and surnames they have in common
+    and their birth dates, if that is enough."""
+    dob = dob_a & dob_b
+    if given and (dob or not (dob_a and dob_b)):
         known = _value(run, "given", min(given))
         return _link(run, a, b, "known name", name, (f"both known as {known}",), known)
     if surname and dob:

@@ -32,16 +32,16 @@ def test_one_slip_is_a_vowel_a_letter_more_or_less_or_a_swap_never_a_consonant(x
     assert one_slip(x, y) is slip
 
 
-def test_similar_names_at_one_phone_are_one_person_but_siblings_sharing_a_syllable_are_not() -> None:
+def test_names_a_typo_apart_at_one_phone_are_one_person_but_siblings_sharing_a_syllable_are_not() -> None:
     one = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"), rec("shop", "b", phone=PHONE,
-                                                                         first_name="Tai Mun", last_name="Chan")]
+                                                                         first_name="Tai Mna", last_name="Chan")]
     result = resolve(one)
     assert len(result.persons) == 1 and rules_of(result) == ["similar name"]
     siblings = [rec("tills", "a", phone=PHONE, full_name="CHAN Ka Wing"),
                 rec("shop", "b", phone=PHONE, first_name="Ka Ming", last_name="Chan")]
     assert len(resolve(siblings).persons) == 2
     cousins = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"),
-               rec("shop", "b", phone=PHONE, first_name="Tai Mun", last_name="Wong")]
+               rec("shop", "b", phone=PHONE, first_name="Tai Mna", last_name="Wong")]
     assert len(resolve(cousins).persons) == 2
 
 
