@@ -32,7 +32,11 @@ Rules have stable names, in order of strength:
 4. ``fuzzy``: a Fellegi-Sunter score (``core/identity_score.py``) of names, birth date, address, city, postcode,
    phone, email and national id over blocked candidate pairs (``core/identity_blocking.py``); merged when its
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
-5. ``manual``: a stored override.
+5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``similar name`` (a typo
+   apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
+   names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
+   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default);
+6. ``manual``: a stored override.
 
 Guards, as careful customer-data platforms use them:
 
@@ -40,9 +44,10 @@ Guards, as careful customer-data platforms use them:
 - a phone or email seen with more than ``max_given_names`` given names, an address seen with more than
   ``max_address_names``, or any of them on more than ``max_identifier_records`` records, is *shared* and
   ignored as evidence (it is listed in ``Resolution.shared``);
-- a record without a name joins through an identifier only when that identifier is seen with one given name,
-  and through a phone only in marketing mode (a child gives a parent's number at the till; the parent's SMS
-  contact is then the number alone and would join the child);
+- a record without a name joins through an identifier only when that identifier is seen with one given name
+  (spellings a typo apart count once), and through a phone only where ``phone_owner`` allows it (marketing by
+  default; a child gives a parent's number at the till; the parent's SMS contact is then the number alone and
+  would join the child);
 - when two records' given names clearly differ, their household fields count for nothing (strict: phone,
   email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
 - two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
@@ -298,7 +303,7 @@ class _Run:
             elif name == "nid":  # a typo can land on someone else's number: the birth date or surname too
                 keys = [_pair_key(ids, codes["dob"]), _pair_key(ids, codes["surname"])]
             else:
-                nameless = name == "email" or self.settings.mode == "marketing"
+                nameless = name == "email" or self.settings.phone_owner_joins
                 keys = [_given_key(ids, given, width, nameless)]
             for key in keys:
                 for a, b in zip(*_stars(key, self.is_known), strict=True):

@@ -8,6 +8,7 @@ The contract with the store and CLI (``core/identity_config.py`` builds this mod
     max_given_names = 2        # an identifier seen with more given names than this is shared: no evidence
     max_cluster = 15           # a link that would make a person bigger than this is held as possible
     region = "HK"              # phones without a country code are read in this region
+    # phone_owner = true       # a phone-only record joins the one person at its number (unset: marketing only)
 
     MatchSettings.model_validate({"mode": mode, **match_table})
 

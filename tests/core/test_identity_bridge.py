@@ -73,6 +73,7 @@ def test_a_phone_alone_joins_the_one_person_at_that_phone_in_marketing_mode_only
     result = resolve([*owner, sms], MatchSettings(mode="marketing"))
     assert len(result.persons) == 1
     assert len(resolve([*owner, sms], MatchSettings(phone_owner=True)).persons) == 1
+    assert len(resolve([*owner, sms], MatchSettings(mode="marketing", phone_owner=False)).persons) == 2
     family = [*owner, rec("tills", "d", phone=PHONE, full_name="CHAN Siu Ming")]
     result = resolve([*family, sms], MatchSettings(mode="marketing"))
     assert person_of(result, sms.ref) == [sms.ref]
