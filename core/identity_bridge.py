@@ -168,7 +168,7 @@ def _phone_owner(run: _Run, ids: np.ndarray) -> None:
     for b in np.flatnonzero((ids >= 0) & (given < 0)):
         a = owner[ids[b]]
         if a >= 0:
-            run.join(int(a), int(b), _link(run, int(a), int(b), "phone owner", "phone", ("no name, no other person",)))
+            run.join(int(a), int(b), _link(run, int(a), int(b), "phone owner", "phone", ("the only person at this phone",)))
 
 
 def _link(run: _Run, a: int, b: int, rule: str, field_name: str, facts: tuple[str, ...] = (),

@@ -76,8 +76,8 @@ _CANTONESE = frozenset("""
     lim lin ling lit lo lok long lui luk lun lung ma man mau may mei meng mi mik ming miu mo mok mui mun na nam nga
     ngai ngan ngok ning oi on pak pan pei pik ping po pok pong pui pun sai sam san sang sau sek shan sheung shing
     shiu shu shuen shuet shuk shun si sik sin sing siu so suen suet sui sum sun sung sze tai tak tat tim tin ting
-    to tong tsan tse tsing tsoi tsui tsun tsz tung tze wa wah wai wan wang wei wing wo wong wun ye yee yen yeung yi
-    yik yin ying yip yiu yu yue yuen yuet yuk yung yan yau
+    to tong tsan tse tsing tsoi tsui tsun tsz tung tze wa wah wai wan wang wei wing wo wong wun yan yau ye yee yen
+    yeung yi yik yin ying yip yiu yu yue yuen yuet yuk yung
 """.split())
 _SYLLABLE_VARIANTS = {
     "mun": "man", "shiu": "siu", "meng": "ming", "yen": "yan", "wei": "wai", "yi": "yee", "ye": "yee",

@@ -92,3 +92,12 @@ def test_a_phone_alone_joins_the_one_person_at_that_phone_in_marketing_mode_only
 def test_every_second_pass_rule_is_explained_in_words(rule: str, value: str, words: str) -> None:
     a = {"first_name": "Tai Man", "birth_date": "1984-05-07"}
     assert _shared(rule, value, a, {"first_name": "Tai Mun"}, []) == words
+
+
+def test_second_pass_rules_reach_stored_persons_but_never_relink_two_of_them() -> None:
+    stored = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man", birth_date="1984-05-07"),
+              rec("erp", "b", phone=PHONE, full_name="Peter Chan", birth_date="07/05/1984")]
+    new = rec("shop", "c", phone=PHONE, first_name="Tai Mna", last_name="Chan")
+    result = resolve([*stored, new], known={stored[0].ref: "P1", stored[1].ref: "P2"})
+    assert sorted(len(p) for p in result.persons) == [1, 2] and rules_of(result) == ["similar name"]
+    assert person_of(result, new.ref) == sorted([new.ref, stored[0].ref])
