@@ -216,7 +216,8 @@ def identities_review(c: Any, limit: int, as_json: bool) -> None:
 def identities_export(c: Any, fmt: str, output: Path | None) -> None:
     """One line per resolved source record: connector_id, stream, external_id, person_id, rule.
 
-    ``rule`` is how the record joined its person (member_id, email, phone+name, fuzzy, manual) or ``single``.
+    ``rule`` is how the record joined its person (member_id, email, phone+name, similar name, birth date,
+    known name, fuzzy, phone owner, manual) or ``single``.
 
     \b
     Exit codes: 0 exported, 2 bad usage or store.

@@ -113,11 +113,32 @@ def _shared(rule: str, value: str, a: Any, b: Any, evidence: list[str] | None, s
         return f"share the email address {field('email') or value}"
     if rule == "phone+name":
         return f"share the phone {pretty_phone(field('phone'))} and the first name {field('first_name')}"
+    if rule in _BRIDGE_WORDS:
+        return _bridged(rule, value, a or {}, b or {})
     if rule == "manual":
         return f"were merged by hand ({value})"
     if a is None or b is None:  # a record changed or went since: the matcher's own words
         return f"looked like the same person ({'; '.join(evidence or []) or value})"
     return _alike(a, b, score)
+
+
+_BRIDGE_WORDS = {
+    "similar name": "and first names one slip apart ({a} / {b}: a typo or another romanisation)",
+    "birth date": "the surname and the birth date{dob} (first names {a} / {b}: one person known by two names)",
+    "known name": "and the first name {name}, one this person is already known by from another record",
+    "phone owner": "(one of them has no name; no other person's record carries this number)",
+}
+
+
+def _bridged(rule: str, value: str, a: dict[str, Any], b: dict[str, Any]) -> str:
+    """A second-pass link (``core/identity_bridge.py``) in words."""
+    contact, _sep, name = value.partition(" ")
+    shown = contact if "@" in contact else pretty_phone(contact)
+    kind = "email address" if "@" in contact else "phone"
+    dob = a.get("birth_date") or b.get("birth_date")
+    words = _BRIDGE_WORDS[rule].format(a=a.get("first_name") or "?", b=b.get("first_name") or "?", name=name,
+                                       dob=f" {dob}" if dob else "")
+    return f"share the {kind} {shown}{',' if rule == 'birth date' else ''} {words}"
 
 
 def _alike(a: Any, b: Any, score: float) -> str:

@@ -32,7 +32,11 @@ Rules have stable names, in order of strength:
 4. ``fuzzy``: a Fellegi-Sunter score (``core/identity_score.py``) of names, birth date, address, city, postcode,
    phone, email and national id over blocked candidate pairs (``core/identity_blocking.py``); merged when its
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
-5. ``manual``: a stored override.
+5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``similar name`` (a typo
+   apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
+   names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
+   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default);
+6. ``manual``: a stored override.
 
 Guards, as careful customer-data platforms use them:
 
@@ -40,9 +44,10 @@ Guards, as careful customer-data platforms use them:
 - a phone or email seen with more than ``max_given_names`` given names, an address seen with more than
   ``max_address_names``, or any of them on more than ``max_identifier_records`` records, is *shared* and
   ignored as evidence (it is listed in ``Resolution.shared``);
-- a record without a name joins through an identifier only when that identifier is seen with one given name,
-  and through a phone only in marketing mode (a child gives a parent's number at the till; the parent's SMS
-  contact is then the number alone and would join the child);
+- a record without a name joins through an identifier only when that identifier is seen with one given name
+  (spellings a typo apart count once), and through a phone only where ``phone_owner`` allows it (marketing by
+  default; a child gives a parent's number at the till; the parent's SMS contact is then the number alone and
+  would join the child);
 - when two records' given names clearly differ, their household fields count for nothing (strict: phone,
   email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
 - two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
@@ -62,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
+from .identity_bridge import bridge, one_slip
 from .identity_features import Features, extract
 from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
                              prior_bits)
@@ -221,6 +227,9 @@ class _Run:
         self.seconds["rules"] = time.perf_counter() - clock
         self._fuzzy(ignored)
         clock = time.perf_counter()
+        bridge(self, ignored)
+        self.seconds["bridge"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         find, index = self.sets.find, self.index
         self.possible = [p for p in self.possible if find(index[p.a]) != find(index[p.b])]
         persons: dict[int, list[Ref]] = defaultdict(list)
@@ -254,7 +263,7 @@ class _Run:
             flags = feats.counts[name] > s.max_identifier_records
             has = (codes >= 0) & (given >= 0)
             combo = np.unique(codes[has].astype(np.int64) * width + given[has])
-            flags |= np.bincount(combo // width, minlength=len(flags)) > most
+            flags |= _too_many_names(combo, width, feats.values["given"], len(flags), most)
             ignored[name] = flags
             combo = combo[flags[combo // width]]
             for code, g in zip(combo // width, combo % width, strict=True):
@@ -265,20 +274,23 @@ class _Run:
         self.stats["shared_identifiers"] = int(sum(int(f.sum()) for f in ignored.values()))
         return ignored, shared
 
-    def _join(self, a: int, b: int, link: Callable[[], Link], limit: int | None) -> None:
-        if self.is_known[a] and self.is_known[b]:
+    def join(self, a: int, b: int, link: Callable[[], Link]) -> None:
+        """Join the persons of records ``a`` and ``b``, recording the link; a join that would pass
+        ``max_cluster`` or a cannot-link pair is kept as possible instead (once per pair of records)."""
+        pair = (min(a, b), max(a, b))
+        if (self.is_known[a] and self.is_known[b]) or pair in self.held:
             return
-        joined = self.sets.union(a, b, limit)
+        joined = self.sets.union(a, b, self.settings.max_cluster)
         if joined:
             self.links.append(link())
         elif joined is False:
             self.possible.append(link())
-            self.held.add((min(a, b), max(a, b)))
+            self.held.add(pair)
 
     def _deterministic(self, ignored: dict[str, np.ndarray]) -> None:
         """member_id, national_id, then email and phone with a compatible given name (stars within each group,
         a new record at the centre so it reaches known persons)."""
-        codes, limit = self.feats.codes, self.settings.max_cluster
+        codes = self.feats.codes
         given, width = codes["given"], len(self.feats.values["given"]) + 1
         for name, rule in (("member", "member_id"), ("nid", "national_id"), ("email", "email"),
                            ("phone", "phone+name")):
@@ -291,11 +303,11 @@ class _Run:
             elif name == "nid":  # a typo can land on someone else's number: the birth date or surname too
                 keys = [_pair_key(ids, codes["dob"]), _pair_key(ids, codes["surname"])]
             else:
-                nameless = name == "email" or self.settings.mode == "marketing"
+                nameless = name == "email" or self.settings.phone_owner_joins
                 keys = [_given_key(ids, given, width, nameless)]
             for key in keys:
                 for a, b in zip(*_stars(key, self.is_known), strict=True):
-                    self._join(int(a), int(b), _deterministic_link(self, int(a), int(b), rule, name), limit)
+                    self.join(int(a), int(b), _deterministic_link(self, int(a), int(b), rule, name))
 
     def _fuzzy(self, ignored: dict[str, np.ndarray]) -> None:
         """Scored candidate pairs: merge from the mode's threshold, keep as possible from the review one."""
@@ -375,6 +387,18 @@ def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     key = a.astype(np.int64) * (int(b.max(initial=0)) + 2) + b
     key[(a < 0) | (b < 0)] = -1
     return key
+
+
+def _too_many_names(combo: np.ndarray, width: int, names: np.ndarray, n: int, most: int) -> np.ndarray:
+    """Per identifier code, whether it is seen with more than ``most`` given names (``combo``: sorted distinct
+    identifier * ``width`` + given name); spellings one slip apart count once (``Tai Man`` and ``Tai Mun`` are
+    one name, not a second person)."""
+    ids, first, counts = np.unique(combo // width, return_index=True, return_counts=True)
+    over = np.zeros(n, dtype=bool)
+    for code, lo, many in zip(ids[counts > most], first[counts > most], counts[counts > most], strict=True):
+        given = [str(names[g]) for g in combo[lo:lo + many] % width]
+        over[code] = len(given) - sum(any(one_slip(x, y) for y in given[:k]) for k, x in enumerate(given)) > most
+    return over
 
 
 def _given_key(ids: np.ndarray, given: np.ndarray, width: int, nameless: bool) -> np.ndarray:

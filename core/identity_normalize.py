@@ -42,6 +42,8 @@ _SURNAMES = [
     ("tang", "deng", "鄧", "邓"), ("yip", "ye", "葉", "叶"), ("siu", "xiao", "蕭", "萧"), ("poon", "pan", "潘"),
     ("mak", "mai", "麥", "麦"), ("choi", "cai", "tsoi", "蔡"), ("hui", "xu", "許", "许"), ("kwan", "guan", "關", "关"),
     ("tam", "tan", "譚", "谭"), ("yau", "qiu", "邱"), ("fong", "fang", "方"), ("so", "su", "蘇", "苏"),
+    ("au", "ou", "區", "歐", "欧"), ("chu", "zhu", "朱"), ("sze", "shi", "施"), ("tong", "唐"), ("yuen", "yuan", "袁"),
+    ("kong", "jiang", "江"), ("shek", "石"), ("lui", "lv", "呂", "吕"),
 ]
 SURNAME_ALIASES = {alias: group[0] for group in _SURNAMES for alias in group}
 
@@ -61,6 +63,26 @@ _NICKNAMES = {
     "vicky": "victoria", "sue": "susan", "suzy": "susan", "peggy": "margaret", "maggie": "margaret",
     "meg": "margaret", "jess": "jessica", "jessie": "jessica", "becky": "rebecca", "abby": "abigail",
     "patty": "patricia", "pat": "patricia", "debbie": "deborah", "chloe": "chloe",
+}
+
+# Cantonese syllables of given names, as Hong Kong romanises them (with the variants below), for cutting a name
+# written as one word; and the variants that are only ever another spelling of one syllable. Spellings that are
+# also a syllable of their own (Chi/Tsz, Hong/Hung, Sam/Sum, San/Shan, Cheng/Ching, Kim/Kin) and the English
+# name May are left alone.
+_CANTONESE = frozenset("""
+    ah chak chan chau chee cheng cheuk cheung chi chin ching chiu cho choi chok chong chu chuen chun chung fai fan
+    fat fei fong fu fuk fun fung ha hang hau hay hei hin hing ho hoi hok hon hong hou hoy hung ka kai kam kan kar
+    kat kei ki kim kin king kit kiu ko kong kuan kuen kuok kwai kwan kwok kwong lai lam lan lap lau lei leung lik
+    lim lin ling lit lo lok long lui luk lun lung ma man mau may mei meng mi mik ming miu mo mok mui mun na nam nga
+    ngai ngan ngok ning oi on pak pan pei pik ping po pok pong pui pun sai sam san sang sau sek shan sheung shing
+    shiu shu shuen shuet shuk shun si sik sin sing siu so suen suet sui sum sun sung sze tai tak tat tim tin ting
+    to tong tsan tse tsing tsoi tsui tsun tsz tung tze wa wah wai wan wang wei wing wo wong wun yan yau ye yee yen
+    yeung yi yik yin ying yip yiu yu yue yuen yuet yuk yung
+""".split())
+_SYLLABLE_VARIANTS = {
+    "mun": "man", "shiu": "siu", "meng": "ming", "yen": "yan", "wei": "wai", "yi": "yee", "ye": "yee",
+    "kuok": "kwok", "hoy": "hoi", "chee": "chi", "shuet": "suet", "hay": "hei", "ki": "kei", "wa": "wah",
+    "chuen": "chun", "kuan": "kwan", "tsoi": "choi",
 }
 
 _MONTHS = {m: i for i, names in enumerate(
@@ -148,31 +170,48 @@ def name_key(first: str | None, last: str | None = None) -> NameKey | None:
         return None
     if not raw_last:
         raw_first, raw_last = _split_whole(raw_first)
-    given = [w for w in _SEPARATORS.split(_fold(raw_first)) if w]
     surname = "".join(w for w in _SEPARATORS.split(_fold(raw_last)) if w)
-    if len(given) == 1:
-        given = [_NICKNAMES.get(given[0], given[0])]
-    return NameKey("".join(given), SURNAME_ALIASES.get(surname, surname))
+    return NameKey(_given_key(raw_first), SURNAME_ALIASES.get(surname, surname))
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def first_name_key(first: str | None) -> NameKey | None:
     """A first-name field with no surname beside it: split into given names and surname only when it shows a
     whole name (``CHAN Tai Man``, ``Chan, Tai Man``, ``Tai Man Chan`` with a known surname); otherwise it is
-    given names alone (an SMS contact's ``Pui Chun``), with an empty surname."""
+    given names alone (an SMS contact's ``Pui Chun``), with an empty surname. Two words are given names even
+    when one is also a surname (``Ho Long``, ``Siu Fai``: most Cantonese given names are two syllables)."""
     text = (first or "").strip()
     if not text:
         return None
     words = text.split()
-    whole = "," in text or (len(words) > 1 and (
-        (words[0].isupper() and not words[-1].isupper())
-        or _fold(words[0]) in SURNAME_ALIASES or _fold(words[-1]) in SURNAME_ALIASES))
+    whole = "," in text or (len(words) > 1 and words[0].isupper() and not words[-1].isupper()) or (
+        len(words) > 2 and (_fold(words[0]) in SURNAME_ALIASES or _fold(words[-1]) in SURNAME_ALIASES))
     if whole or (len(words) == 1 and len(text) >= 2 and all(unicodedata.category(c) == "Lo" for c in text)):
         return name_key(text)
-    given = [w for w in _SEPARATORS.split(_fold(text)) if w]
-    if len(given) == 1:
-        given = [_NICKNAMES.get(given[0], given[0])]
-    return NameKey("".join(given), "")
+    return NameKey(_given_key(text), "")
+
+
+def _given_key(text: str) -> str:
+    """Given names folded: one English name to its formal form (Bill/William), the syllables of a Cantonese
+    name, spaced or written as one word, each to one romanisation (``Tai Mun``, ``Taimun`` -> ``taiman``)."""
+    words = [w for w in _SEPARATORS.split(_fold(text)) if w]
+    if len(words) == 1 and words[0] in _NICKNAMES:
+        return _NICKNAMES[words[0]]
+    return "".join(_SYLLABLE_VARIANTS.get(s, s) for w in words for s in _syllables(w))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _syllables(word: str) -> tuple[str, ...]:
+    """``word`` cut into Cantonese syllables, fewest first (``taimun`` -> ``tai``, ``mun``); the word itself
+    when it is not made of them (``peter``)."""
+    best: list[tuple[str, ...] | None] = [()] + [None] * len(word)
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            head = best[start]
+            if head is not None and word[start:end] in _CANTONESE and (
+                    best[end] is None or len(head) + 1 < len(best[end])):
+                best[end] = (*head, word[start:end])
+    return best[-1] or (word,)
 
 
 def _split_whole(name: str) -> tuple[str, str]:

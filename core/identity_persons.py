@@ -45,7 +45,8 @@ __all__ = ["IdentityNotFound", "LOCK", "ResolveSummary", "assign_ids", "find_per
 LOCK = "_identities"
 
 #: which rule names a record's membership when several links touch it (strongest first)
-_STRENGTH = {"manual": 0, "member_id": 1, "national_id": 2, "email": 3, "phone+name": 4, "fuzzy": 5}
+_STRENGTH = {"manual": 0, "member_id": 1, "national_id": 2, "email": 3, "phone+name": 4, "similar name": 5,
+             "birth date": 6, "known name": 7, "fuzzy": 8, "phone owner": 9}
 
 Progress = Callable[[str], None]
 
@@ -256,7 +257,7 @@ def _member_rules(links: Iterable[Link]) -> dict[Ref, str]:
     for link in links:
         for ref in (link.a, link.b):
             current = rules.get(ref)
-            if current is None or _STRENGTH.get(link.rule, 9) < _STRENGTH.get(current, 9):
+            if current is None or _STRENGTH.get(link.rule, len(_STRENGTH)) < _STRENGTH.get(current, len(_STRENGTH)):
                 rules[ref] = link.rule
     return rules
 

@@ -8,6 +8,7 @@ The contract with the store and CLI (``core/identity_config.py`` builds this mod
     max_given_names = 2        # an identifier seen with more given names than this is shared: no evidence
     max_cluster = 15           # a link that would make a person bigger than this is held as possible
     region = "HK"              # phones without a country code are read in this region
+    # phone_owner = true       # a phone-only record joins the one person at its number (unset: marketing only)
 
     MatchSettings.model_validate({"mode": mode, **match_table})
 
@@ -45,12 +46,20 @@ class MatchSettings(BaseModel):
     max_block: int = Field(50, ge=2)
     # an identifier (phone, email, address) held by more records than this is no evidence at all
     max_identifier_records: int = Field(30, ge=2)
+    # a record with a phone and no name joins the one person whose named records carry the phone: in
+    # marketing mode by default (None); true or false for both modes
+    phone_owner: bool | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSettings:
         if self.possible_threshold > min(self.strict_threshold, self.marketing_threshold):
             raise ValueError("possible_threshold must not exceed strict_threshold or marketing_threshold")
         return self
+
+    @property
+    def phone_owner_joins(self) -> bool:
+        """Whether a phone-only record joins the one person at its phone in the selected mode."""
+        return self.mode == "marketing" if self.phone_owner is None else self.phone_owner
 
     @property
     def auto_threshold(self) -> float:

@@ -64,7 +64,7 @@ class IdentityMemberRow(SQLModel, table=True):
     stream: str = Field(max_length=64)
     external_id: str = Field(max_length=255)
     person_id: int
-    rule: str = Field(max_length=16)  # member_id | email | phone+name | fuzzy | manual | single
+    rule: str = Field(max_length=16)  # a rule of identity_match or identity_bridge, manual or single
     row_hash: str = Field(max_length=32)
 
 

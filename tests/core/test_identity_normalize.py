@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from storesync.core.identity_normalize import NameKey, date_key, email_key, name_key, phone_key
+from storesync.core.identity_normalize import NameKey, date_key, email_key, first_name_key, name_key, phone_key
 
 
 @pytest.mark.parametrize("written", ["+852 9123 4567", "91234567", "(852) 9123-4567", "852-9123-4567",
@@ -46,6 +46,14 @@ def test_names_fold_case_spacing_order_and_romanisation(first: str, last: str | 
     assert name_key(first, last) == NameKey("taiman", "chan")
 
 
+@pytest.mark.parametrize(("written", "key"), [
+    ("Tai Mun", "taiman"), ("Taimun", "taiman"), ("Shiu-kuok", "siukwok"), ("Ka Yen", "kayan"), ("Wing Yi", "wingyee"),
+    ("Chi Ho", "chiho"), ("Tsz Ho", "tszho"), ("Peter", "peter"), ("May", "may"), ("Kaitlin", "kaitlin"),
+])
+def test_given_names_fold_cantonese_romanisations_spaced_or_as_one_word(written: str, key: str) -> None:
+    assert first_name_key(written).given == key
+
+
 def test_nicknames_chinese_names_and_accents() -> None:
     assert name_key("Bill", "Wong") == name_key("William", "Wang") == NameKey("william", "wong")
     assert name_key("陳大文") == NameKey("大文", "chan")
@@ -76,9 +84,8 @@ def test_the_hong_kong_shortcut_gives_what_phonenumbers_gives(number: str) -> No
 @pytest.mark.parametrize(("first", "key"), [
     ("Pui Chun", NameKey("puichun", "")), ("Bill", NameKey("william", "")), ("CHAN Tai Man", NameKey("taiman", "chan")),
     ("Chan, Tai Man", NameKey("taiman", "chan")), ("Tai Man Chan", NameKey("taiman", "chan")),
-    ("陳大文", NameKey("大文", "chan")), ("  ", None),
+    ("陳大文", NameKey("大文", "chan")), ("  ", None), ("Ho Long", NameKey("holong", "")),
+    ("Siu Fai", NameKey("siufai", "")),
 ])
 def test_a_first_name_alone_is_split_only_when_it_shows_a_whole_name(first: str, key: NameKey | None) -> None:
-    from storesync.core.identity_normalize import first_name_key
-
     assert first_name_key(first) == key

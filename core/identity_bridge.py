@@ -1,0 +1,194 @@
+"""Second-pass identity rules: links that need more than one field, or the persons the first pass made (issue 8).
+
+The first pass (``identity_match``) joins records by one identifier with the same given name, then by a fuzzy
+score in which different given names void the household fields. Real customers defeat it in ways this pass
+handles, each with a rule of its own that ``identity_explain`` puts in words:
+
+- ``similar name``: the same phone or email, given names one slip apart (``Tai Man``/``Tai Mun``: a vowel
+  changed, a letter added or dropped, two neighbours swapped) and no different surname. A changed consonant is
+  not a slip: siblings often share one syllable and differ in another (``Ka Wing``/``Ka Ming``).
+- ``birth date``: the same phone or email, surname and birth date, whatever the given names (an English
+  name in one system, the Chinese one in another); only twins who share a number look like that.
+- ``known name``: two persons at one phone or email, one of them already known by a given name of the other
+  (an alias set: once "Peter Chan" and "CHAN Tai Man" are one person, a "Tai Man" at Peter's phone is him).
+- ``phone owner``: a record with a phone and no name joins the one person whose named records carry that
+  phone (an SMS contact is the number's owner); only when ``MatchSettings.phone_owner`` allows it in the mode.
+
+``known name`` and ``phone owner`` run twice: a join of one pass can give the next one its person.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .identity_match import Link, _Run
+
+__all__ = ["bridge", "one_slip"]
+
+_VOWELS = frozenset("aeiou")
+_IDENTIFIERS = ("phone", "email")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def one_slip(x: str, y: str) -> bool:
+    """Whether two different given names are one slip apart: a vowel for a vowel (or ``u`` for ``w``), one
+    letter more or less, or two neighbours swapped; never a changed consonant."""
+    if x == y or min(len(x), len(y)) < 2 or abs(len(x) - len(y)) > 1:
+        return False
+    if len(x) != len(y):
+        short, long_ = (x, y) if len(x) < len(y) else (y, x)
+        return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
+    diff = [k for k in range(len(x)) if x[k] != y[k]]
+    if len(diff) == 1:
+        pair = {x[diff[0]], y[diff[0]]}
+        return pair <= _VOWELS or pair == {"u", "w"}
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
+    """The second pass over ``run``'s records, after the first pass's rules and fuzzy links."""
+    live = {name: _live(run, name, ignored) for name in _IDENTIFIERS}
+    for name, ids in live.items():
+        _similar_names(run, name, ids)
+        _birth_date(run, name, ids)
+    for _round in range(2):
+        for name, ids in live.items():
+            _persons(run, name, ids)
+        if run.settings.phone_owner_joins:
+            _phone_owner(run, live["phone"])
+
+
+def _live(run: _Run, name: str, ignored: dict[str, np.ndarray]) -> np.ndarray:
+    """Codes of identifier ``name`` per record, -1 where missing or shared."""
+    ids = run.feats.codes[name].astype(np.int64)
+    present = ids >= 0
+    ids[present] = np.where(ignored[name][ids[present]], -1, ids[present])
+    return ids
+
+
+def _groups(ids: np.ndarray, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """``rows`` grouped by their identifier, for groups of two or more."""
+    rows = rows[np.argsort(ids[rows], kind="stable")]
+    keys = ids[rows]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    for lo, hi in zip(starts, ends, strict=True):
+        if hi - lo > 1:
+            yield rows[lo:hi]
+
+
+def _similar_names(run: _Run, name: str, ids: np.ndarray) -> None:
+    """Records at one identifier whose given names are one slip apart, surnames not different."""
+    given, surname = run.feats.codes["given"], run.feats.codes["surname"]
+    values = run.feats.values["given"]
+    named = np.flatnonzero((ids >= 0) & (given >= 0))
+    first = np.unique(ids[named] * (len(values) + 1) + given[named], return_index=True)[1]
+    for group in _groups(ids, named[first]):  # one record per (identifier, given name)
+        for k, a in enumerate(group):
+            for b in group[k + 1:]:
+                same_surname = surname[a] < 0 or surname[b] < 0 or surname[a] == surname[b]
+                if same_surname and one_slip(values[given[a]], values[given[b]]):
+                    facts = (f"first names {_given(run, a, b)} one slip apart",)
+                    run.join(int(a), int(b), _link(run, int(a), int(b), "similar name", name, facts))
+
+
+def _birth_date(run: _Run, name: str, ids: np.ndarray) -> None:
+    """Records at one identifier with the same surname and birth date."""
+    from .identity_match import _pair_key, _stars
+
+    codes = run.feats.codes
+    key = _pair_key(_pair_key(ids, codes["surname"]), codes["dob"])
+    for a, b in zip(*_stars(key, run.is_known), strict=True):
+        facts = (f"same surname {_value(run, 'surname', codes['surname'][a])}",
+                 f"same birth date {_value(run, 'dob', codes['dob'][a])}", f"first names {_given(run, a, b)}")
+        run.join(int(a), int(b), _link(run, int(a), int(b), "birth date", name, facts))
+
+
+def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
+    """Persons at one identifier that share a given name somewhere among their records (``known name``; not
+    when their birth dates differ), or a surname and a birth date (``birth date``, the persons' version of the
+    record rule)."""
+    roots = run.sets.roots()
+    codes = run.feats.codes
+    rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
+    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
+    pairs = [(int(a), int(b)) for group in _groups(ids, rows[first])  # one record per (identifier, person)
+             for k, a in enumerate(group) for b in group[k + 1:]]
+    involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
+    names, surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob"))
+    for a, b in pairs:
+        if run.sets.find(a) != run.sets.find(b):
+            dob_a, dob_b = dobs.get(roots[a], set()), dobs.get(roots[b], set())
+            link = _person_link(run, a, b, name, names.get(roots[a], set()) & names.get(roots[b], set()),
+                                surnames.get(roots[a], set()) & surnames.get(roots[b], set()), dob_a, dob_b)
+            if link is not None:
+                run.join(a, b, link)
+
+
+def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname: set[int], dob_a: set[int],
+                 dob_b: set[int]) -> Callable[[], Link] | None:
+    """The link between the persons of ``a`` and ``b`` from the given names and surnames they have in common
+    and their birth dates, if that is enough."""
+    dob = dob_a & dob_b
+    if given and (dob or not (dob_a and dob_b)):
+        known = _value(run, "given", min(given))
+        return _link(run, a, b, "known name", name, (f"both known as {known}",), known)
+    if surname and dob:
+        facts = (f"same surname {_value(run, 'surname', min(surname))}",
+                 f"same birth date {_value(run, 'dob', min(dob))}", f"first names {_given(run, a, b)}")
+        return _link(run, a, b, "birth date", name, facts)
+    return None
+
+
+def _by_root(roots: np.ndarray, codes: np.ndarray, involved: np.ndarray) -> dict[int, set[int]]:
+    """The codes of one field each ``involved`` person holds on any of its records."""
+    rows = np.flatnonzero((codes >= 0) & involved)
+    out: dict[int, set[int]] = {}
+    for root, code in set(zip(roots[rows].tolist(), codes[rows].tolist())):
+        out.setdefault(root, set()).add(code)
+    return out
+
+
+def _phone_owner(run: _Run, ids: np.ndarray) -> None:
+    """Records with a phone and no name join the one person whose named records carry that phone."""
+    roots = run.sets.roots()
+    given = run.feats.codes["given"]
+    rows = np.flatnonzero((ids >= 0) & (given >= 0))
+    pairs, first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)
+    phones = pairs // (len(roots) + 1)
+    counts = np.bincount(phones, minlength=int(ids.max(initial=0)) + 1)
+    owner = np.full(len(counts), -1, dtype=np.int64)
+    owner[phones] = rows[first]
+    owner[counts != 1] = -1  # no named record, or several persons: whose is it?
+    for b in np.flatnonzero((ids >= 0) & (given < 0)):
+        a = owner[ids[b]]
+        if a >= 0:
+            run.join(int(a), int(b), _link(run, int(a), int(b), "phone owner", "phone", ("the only person at this phone",)))
+
+
+def _link(run: _Run, a: int, b: int, rule: str, field_name: str, facts: tuple[str, ...] = (),
+          name: str | None = None) -> Callable[[], Link]:
+    """The link of rule ``rule`` between records ``a`` and ``b`` at identifier ``field_name``; ``facts``: more
+    evidence in words; ``name``: the given name shown with the value (``known name``)."""
+    def make() -> Link:
+        from .identity_match import Link
+
+        value = str(run.feats.values[field_name][run.feats.codes[field_name][a]])
+        shown = f"{value} {name}" if name else value
+        return Link(run.refs[a], run.refs[b], rule, shown, 1.0, (f"same {field_name} {value}", *facts))
+    return make
+
+
+def _given(run: _Run, *rows: int) -> str:
+    """The given names of ``rows`` as ``a / b``."""
+    values, codes = run.feats.values["given"], run.feats.codes["given"]
+    return " / ".join(str(values[codes[k]]) if codes[k] >= 0 else "-" for k in rows)
+
+
+def _value(run: _Run, field_name: str, code: int) -> str:
+    return str(run.feats.values[field_name][code])

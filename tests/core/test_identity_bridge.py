@@ -1,0 +1,103 @@
+"""Second-pass identity rules (core/identity_bridge.py): for each, a pair it merges and a family it keeps apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from storesync.core.identity_bridge import one_slip
+from storesync.core.identity_explain import _shared
+from storesync.core.identity_match import IdentityRecord, MatchSettings, resolve
+
+PHONE, EMAIL = "9123 4567", "chan.family@example.com"
+
+
+def rec(cid: str, ext: str, **fields) -> IdentityRecord:
+    return IdentityRecord(cid, ext, **fields)
+
+
+def person_of(result, ref) -> list:
+    return next(p for p in result.persons if ref in p)
+
+
+def rules_of(result) -> list[str]:
+    return sorted(link.rule for link in result.links)
+
+
+@pytest.mark.parametrize(("x", "y", "slip"), [
+    ("taiman", "taimun", True), ("siuming", "shiuming", True), ("yee", "yi", False), ("kei", "ki", True),
+    ("kawing", "kawign", True), ("kuok", "kwok", True), ("kawing", "kaming", False), ("taiman", "taiman", False),
+    ("peter", "taiman", False), ("a", "ab", False),
+])
+def test_one_slip_is_a_vowel_a_letter_more_or_less_or_a_swap_never_a_consonant(x: str, y: str, slip: bool) -> None:
+    assert one_slip(x, y) is slip
+
+
+def test_names_a_typo_apart_at_one_phone_are_one_person_but_siblings_sharing_a_syllable_are_not() -> None:
+    one = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"), rec("shop", "b", phone=PHONE,
+                                                                         first_name="Tai Mna", last_name="Chan")]
+    result = resolve(one)
+    assert len(result.persons) == 1 and rules_of(result) == ["similar name"]
+    siblings = [rec("tills", "a", phone=PHONE, full_name="CHAN Ka Wing"),
+                rec("shop", "b", phone=PHONE, first_name="Ka Ming", last_name="Chan")]
+    assert len(resolve(siblings).persons) == 2
+    cousins = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"),
+               rec("shop", "b", phone=PHONE, first_name="Tai Mna", last_name="Wong")]
+    assert len(resolve(cousins).persons) == 2
+
+
+def test_an_english_and_a_chinese_name_with_one_phone_surname_and_birth_date_are_one_person() -> None:
+    peter = rec("shop", "a", phone=PHONE, first_name="Peter", last_name="Chan", birth_date="1984-05-07")
+    taiman = rec("tills", "b", phone=PHONE, full_name="CHAN Tai Man", birth_date="07/05/1984")
+    result = resolve([peter, taiman])
+    assert len(result.persons) == 1 and rules_of(result) == ["birth date"]
+    son = rec("tills", "c", phone=PHONE, full_name="CHAN Kevin", birth_date="2010-01-02")
+    assert len(resolve([taiman, son]).persons) == 2
+
+
+def test_a_name_the_person_is_already_known_by_is_compatible_at_its_email() -> None:
+    peter = rec("shop", "a", phone=PHONE, email=EMAIL, first_name="Peter", last_name="Chan", birth_date="1984-05-07")
+    taiman = rec("tills", "b", phone=PHONE, full_name="CHAN Tai Man", birth_date="07/05/1984")
+    later = rec("erp", "c", email=EMAIL, full_name="Tai Man Chan")
+    result = resolve([peter, taiman, later])
+    assert len(result.persons) == 1 and rules_of(result) == ["birth date", "known name"]
+    daughter = rec("erp", "d", email=EMAIL, full_name="Mei Ling Chan")
+    result = resolve([peter, taiman, daughter])
+    assert person_of(result, daughter.ref) == [daughter.ref]
+
+
+def test_a_phone_alone_joins_the_one_person_at_that_phone_in_marketing_mode_only_by_default() -> None:
+    owner = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"),
+             rec("shop", "b", phone=PHONE, first_name="Tai Man", last_name="Chan")]
+    sms = rec("sms", "c", phone="+852 9123 4567")
+    assert len(resolve([*owner, sms]).persons) == 2
+    result = resolve([*owner, sms], MatchSettings(mode="marketing"))
+    assert len(result.persons) == 1
+    assert len(resolve([*owner, sms], MatchSettings(phone_owner=True)).persons) == 1
+    assert len(resolve([*owner, sms], MatchSettings(mode="marketing", phone_owner=False)).persons) == 2
+    family = [*owner, rec("tills", "d", phone=PHONE, full_name="CHAN Siu Ming")]
+    result = resolve([*family, sms], MatchSettings(mode="marketing"))
+    assert person_of(result, sms.ref) == [sms.ref]
+
+
+@pytest.mark.parametrize(("rule", "value", "words"), [
+    ("similar name", "+85291234567", "share the phone +852 9123 4567 and first names one slip apart (Tai Man / "
+                                     "Tai Mun: a typo or another romanisation)"),
+    ("birth date", "+85291234567", "share the phone +852 9123 4567, the surname and the birth date 1984-05-07 "
+                                   "(first names Tai Man / Tai Mun: one person known by two names)"),
+    ("known name", "amy@example.com taiman", "share the email address amy@example.com and the first name taiman, "
+                                             "one this person is already known by from another record"),
+    ("phone owner", "+85291234567", "share the phone +852 9123 4567 (one of them has no name; no other person's "
+                                    "record carries this number)"),
+])
+def test_every_second_pass_rule_is_explained_in_words(rule: str, value: str, words: str) -> None:
+    a = {"first_name": "Tai Man", "birth_date": "1984-05-07"}
+    assert _shared(rule, value, a, {"first_name": "Tai Mun"}, []) == words
+
+
+def test_second_pass_rules_reach_stored_persons_but_never_relink_two_of_them() -> None:
+    stored = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man", birth_date="1984-05-07"),
+              rec("erp", "b", phone=PHONE, full_name="Peter Chan", birth_date="07/05/1984")]
+    new = rec("shop", "c", phone=PHONE, first_name="Tai Mna", last_name="Chan")
+    result = resolve([*stored, new], known={stored[0].ref: "P1", stored[1].ref: "P2"})
+    assert sorted(len(p) for p in result.persons) == [1, 2] and rules_of(result) == ["similar name"]
+    assert person_of(result, new.ref) == sorted([new.ref, stored[0].ref])
