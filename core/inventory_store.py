@@ -9,6 +9,7 @@ source's order, not again as the ERP's copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
@@ -34,23 +35,21 @@ _FORWARDED = ForwardedOrderRow.__table__  # type: ignore[attr-defined]
 _ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 
 
-#: a set of SKUs up to this size is looked up through the indexes; a larger one (a whole-catalogue run's) is
-#: read in one pass over the table and filtered as it streams (one IN list per query stays well within limits)
-FEW_SKUS = 2000
+#: SKUs looked up per query when a run reads the rows of some SKUs only (one IN list stays well within limits)
+CHUNK_SKUS = 2000
 
 
 def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -> list[LevelReport]:
     """Every current level report (``sku``: only that SKU's, or those SKUs')."""
     wanted = wanted_skus(sku)
     t = _LEVEL
-    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
+    query = sa.select(t.c.id, t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       item_id_of_level(), t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
-    if wanted is not None and len(wanted) <= FEW_SKUS:
-        query = query.where(_level_names(sorted(wanted)))
     out = []
     with _connection(store) as conn:
         by_id, by_item = variant_skus(conn)
-        for cid, location, own_sku, variant, item, on_hand, available, committed, as_of in conn.execute(query):
+        for _id, cid, location, own_sku, variant, item, on_hand, available, committed, as_of in _level_rows(
+                conn, query, wanted):
             resolved = own_sku or by_id.get((cid, variant))
             if resolved is None and item is not None:
                 resolved = by_item.get((cid, str(item)))
@@ -61,14 +60,31 @@ def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -
     return out
 
 
-def _level_names(skus: list[str]) -> Any:
-    """Level rows that may name one of ``skus``: by their own SKU, their variant's or their inventory item's."""
+def _level_rows(conn: Any, query: Any, skus: set[str] | None) -> Iterator[Any]:
+    """The rows of ``query`` (over ``inventory_level``, its first column the row id): all of them, or, per
+    chunk of ``skus``, those that may name one of them, each row once."""
+    if skus is None:
+        yield from conn.execute(query)
+        return
     t, v = _LEVEL, _VARIANT
-    variants = sa.select(v.c.connector_id, v.c.external_id).where(v.c.sku.in_(skus))
-    items = sa.select(v.c.connector_id, v.c.inventory_item_id).where(v.c.sku.in_(skus),
-                                                                    v.c.inventory_item_id.is_not(None))
-    return sa.or_(t.c.sku.in_(skus), sa.tuple_(t.c.connector_id, t.c.variant_external_id).in_(variants),
-                  sa.tuple_(t.c.connector_id, item_id_of_level()).in_(items))
+    with_items = list(conn.execute(sa.select(v.c.connector_id).where(v.c.inventory_item_id.is_not(None))
+                                   .distinct()).scalars())
+    seen: set[int] = set()
+    ordered = sorted(skus)
+    for start in range(0, len(ordered), CHUNK_SKUS):
+        chunk = ordered[start:start + CHUNK_SKUS]
+        # one indexed look-up per way a row names its SKU (an OR of them would scan the table); SQLite uses the
+        # index on the inventory item id for one connector at a time
+        by_item = [sa.select(t.c.id).where(t.c.connector_id == cid, item_id_of_level().in_(
+            sa.select(v.c.inventory_item_id).where(v.c.connector_id == cid, v.c.sku.in_(chunk))))
+            for cid in with_items]
+        ids = sa.union(sa.select(t.c.id).where(t.c.sku.in_(chunk)),
+                       sa.select(t.c.id).where(sa.tuple_(t.c.connector_id, t.c.variant_external_id).in_(
+                           sa.select(v.c.connector_id, v.c.external_id).where(v.c.sku.in_(chunk)))), *by_item)
+        for row in conn.execute(query.where(t.c.id.in_(ids))):
+            if row[0] not in seen:
+                seen.add(row[0])
+                yield row
 
 
 def load_demand(store: Store | Connection, sku: str | set[str] | None = None) -> list[Demand]:
@@ -128,8 +144,6 @@ def channel_items(store: Store | Connection, channels: list[str],
     v = _VARIANT
     query = sa.select(v.c.connector_id, v.c.sku, v.c.external_id, v.c.inventory_item_id).where(
         v.c.connector_id.in_(channels), v.c.sku.is_not(None), ~v.c.deleted)
-    if skus is not None and len(skus) <= FEW_SKUS:
-        query = query.where(v.c.sku.in_(sorted(skus)))
     with _connection(store) as conn:
         return {(cid, sku): str(item if item is not None else ext) for cid, sku, ext, item in conn.execute(query)
                 if skus is None or sku in skus}
@@ -141,15 +155,14 @@ def channel_levels(store: Store | Connection, channels: list[str],
     else on hand) and when storesync stored that report: the compare value of a push. ``skus``: only the levels
     of those SKUs' items."""
     t = _LEVEL
-    query = sa.select(t.c.connector_id, t.c.location_external_id, t.c.variant_external_id, item_id_of_level(),
-                      t.c.available, t.c.on_hand, t.c.synced_at).where(t.c.connector_id.in_(channels), ~t.c.deleted)
-    if skus is not None and len(skus) <= FEW_SKUS:
-        query = query.where(_level_names(sorted(skus)))
+    query = sa.select(t.c.id, t.c.connector_id, t.c.location_external_id, t.c.variant_external_id,
+                      item_id_of_level(), t.c.available, t.c.on_hand, t.c.synced_at).where(
+        t.c.connector_id.in_(channels), ~t.c.deleted)
     out: dict[tuple[str, str, str], tuple[int, Any]] = {}
     with _connection(store) as conn:
         items = None if skus is None else {(cid, item) for (cid, _sku), item in
                                            channel_items(conn, channels, skus).items()}
-        for cid, location, variant, item, available, on_hand, synced_at in conn.execute(query):
+        for _id, cid, location, variant, item, available, on_hand, synced_at in _level_rows(conn, query, skus):
             item = item or variant
             quantity = available if available is not None else on_hand
             if item is None or quantity is None or (items is not None and (cid, str(item)) not in items):
