@@ -45,5 +45,6 @@ def merged_persons(conn: Any, limit: int = 100) -> list[dict[str, Any]]:
     for pid, first, last in people:
         rows = conn.execute(sa.select(m.c.connector_id, m.c.stream, m.c.external_id, m.c.rule)
                             .where(m.c.person_id == pid).order_by(m.c.connector_id, m.c.external_id)).mappings()
-        out.append({"person_id": pid, "name": " ".join(filter(None, [first, last])), "records": [dict(r) for r in rows]})
+        out.append({"person_id": pid, "name": " ".join(filter(None, [first, last])),
+                    "records": [dict(r) for r in rows]})
     return out
