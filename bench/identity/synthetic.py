@@ -90,7 +90,8 @@ DISTRICTS = ["Central and Western", "Wan Chai", "Eastern", "Southern", "Yau Tsim
              "North", "Tai Po", "Sha Tin", "Sai Kung", "Islands"]
 STREETS = ["Nathan Road", "Queen's Road Central", "Hennessy Road", "King's Road", "Castle Peak Road",
            "Lung Cheung Road", "Sha Tin Centre Street", "Tai Po Road", "Des Voeux Road", "Argyle Street",
-           "Prince Edward Road", "Tat Chee Avenue", "Hoi Bun Road", "Ma On Shan Road", "Tseung Kwan O Road", "Po Kong Village Road"]
+           "Prince Edward Road", "Tat Chee Avenue", "Hoi Bun Road", "Ma On Shan Road", "Tseung Kwan O Road",
+           "Po Kong Village Road"]
 ESTATES = ["Mei Foo Sun Chuen", "Taikoo Shing", "City One", "Whampoa Garden", "Kornhill", "Laguna City",
            "South Horizons", "Heng Fa Chuen", "Amoy Gardens", "Lok Fu Estate", "Shek Kip Mei Estate", "Ocean Shores",
            "Metro City", "Belvedere Garden", "Tin Shui Wai Estate", "Kingswood Villas", "Sceneway Garden"]
