@@ -90,8 +90,9 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
 
 def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: datetime | None,
               push: bool) -> InventoryRun:
-    return _catalogue(session, settings, now, push) if sku is None else _once(session, settings, sku,
-                                                                              now or datetime.now(UTC))
+    if sku is None:
+        return _catalogue(session, settings, now, push)
+    return _once(session, settings, sku, now or datetime.now(UTC), push=push)
 
 
 def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, push: bool) -> InventoryRun:
@@ -105,7 +106,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
         focus = pending_skus(conn, settings.source_index, sorted(settings.channels))
     focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
-    run = _once(session, settings, focus, now or datetime.now(UTC), clear_all=True)
+    run = _once(session, settings, focus, now or datetime.now(UTC), push=push, clear_all=True)
     refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
     if push:
         more = bulk_targets(store, exclude=focus)
@@ -117,9 +118,10 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
 
 
 def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None, now: datetime, *,
-          clear_all: bool = False) -> InventoryRun:
+          push: bool = True, clear_all: bool = False) -> InventoryRun:
     """Read, decide and record in ONE transaction under the inventory lock, so two runs (or a run and the webhook
-    server) never hand the same last unit to two orders: the second one reads the first one's decisions."""
+    server) never hand the same last unit to two orders: the second one reads the first one's decisions. The
+    channels' levels and the targets are read and computed only to ``push``."""
     store = session.store
     with store.engine.begin() as conn:
         _lock(conn, sku)
@@ -131,10 +133,13 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         allowance = _allowance(settings, recon, preordered, allowed, decisions)
         recon.available_to_sell = {key: n + allowance.get(key[1], 0)
                                    for key, n in available_to_sell(settings, recon).items()}
-        skus = wanted_skus(sku)
-        items = channel_items(conn, sorted(settings.channels), skus)
-        levels = channel_levels(conn, sorted(settings.channels), skus)
-        targets = channel_targets(settings, recon, items, allowance, set(levels))
+        levels: dict[tuple[str, str, str], tuple[int, Any]] = {}
+        targets: list[Target] = []
+        if push:
+            skus = wanted_skus(sku)
+            levels = channel_levels(conn, sorted(settings.channels), skus)
+            targets = channel_targets(settings, recon, channel_items(conn, sorted(settings.channels), skus),
+                                      allowance, set(levels))
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
