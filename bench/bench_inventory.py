@@ -1,7 +1,7 @@
 """Reconcile N SKUs over L locations with M open order lines in the store (core/inventory_bulk.py), timed.
 
     python bench/bench_inventory.py [--skus 100000] [--locations 20] [--lines 1000000] [--small]
-                                    [--database postgresql://user@host/db]
+                                    [--database postgresql://user@host/db] [--reconcile]
 
 The store (a SQLite file in a temporary directory, or a fresh schema of the PostgreSQL database given) is filled
 by bulk inserts, not timed: a variant per SKU for each of the ERP, the tills and the web shop; an authority report
@@ -15,7 +15,10 @@ Then, each phase in its own process (its peak RSS is that process's ``ru_maxrss`
 2. 100 SKUs change (two reports each and a new web order for half of them), then ``refresh()``: incremental;
 3. the baseline, same tables, same run: one hand-written SQL aggregation of on hand - committed - open demand per
    (SKU, location), SKU through the variant join, no report times, safety stock, targets or exceptions: the floor
-   for reading these rows once in this database.
+   for reading these rows once in this database;
+4. with ``--reconcile``, the command a user runs, ``storesync inventory reconcile --json``, in a subprocess, twice:
+   the first run decides every web order waiting for a location (minutes at full size), the later one what
+   changed since (nothing new here: the oversold SKUs it explains).
 
 On PostgreSQL the figures are the client's; the server's memory is its own (shared_buffers, work_mem).
 """
@@ -48,15 +51,40 @@ T0 = datetime(2026, 11, 30, tzinfo=UTC)
 CHUNK = 50_000
 
 
-def settings(locations: int) -> InventorySettings:
+def inventory_table(locations: int) -> dict:
     """The warehouse (ERP) and L-1 shop floors (tills); the web shop sells from all, the tills from theirs."""
     locs = {f"L{i}": {"authority": "erp" if i == 0 else "tills",
                       "sources": {("erp" if i == 0 else "tills"): f"X{i}", "shop": str(100 + i)},
                       "safety_stock": i % 3} for i in range(locations)}
-    return InventorySettings.model_validate({
-        "locations": locs, "channels": {"shop": {"locations": list(locs)}, "tills": {"locations": list(locs)[1:]}},
-        "safety_stock": [{"sku": "SKU-000007", "quantity": 2}],
-        "allocation": {"strategy": "priority", "priority": list(locs)}})
+    return {"locations": locs, "channels": {"shop": {"locations": list(locs)}, "tills": {"locations": list(locs)[1:]}},
+            "safety_stock": [{"sku": "SKU-000007", "quantity": 2}],
+            "allocation": {"strategy": "priority", "priority": list(locs)}}
+
+
+def settings(locations: int) -> InventorySettings:
+    return InventorySettings.model_validate(inventory_table(locations))
+
+
+def plugins_toml(url: str, locations: int) -> str:
+    """A plugins.toml for ``storesync inventory reconcile`` on the generated store: the three systems as
+    ``files`` connectors that read nothing (the store holds their records), and the same ``[inventory]``."""
+    table = inventory_table(locations)
+    out = ["[storesync]", f"database = {json.dumps(url)}", ""]
+    for cid in ("erp", "tills", "shop"):
+        out += [f"[connectors.{cid}]", 'type = "files"', 'directory = "."', f"[connectors.{cid}.files]",
+                'none = "*.none"', ""]
+    for loc, spec in table["locations"].items():
+        sources = ", ".join(f"{k} = {json.dumps(v)}" for k, v in spec["sources"].items())
+        out += [f"[inventory.locations.{loc}]", f"authority = {json.dumps(spec['authority'])}",
+                f"sources = {{ {sources} }}", f"safety_stock = {spec['safety_stock']}", ""]
+    for cid, spec in table["channels"].items():
+        out += [f"[inventory.channels.{cid}]", f"locations = {json.dumps(spec['locations'])}", ""]
+    for rule in table["safety_stock"]:
+        out += ["[[inventory.safety_stock]]", f"sku = {json.dumps(rule['sku'])}", f"quantity = {rule['quantity']}", ""]
+    allocation = table["allocation"]
+    out += ["[inventory.allocation]", f"strategy = {json.dumps(allocation['strategy'])}",
+            f"priority = {json.dumps(allocation['priority'])}", ""]
+    return "\n".join(out)
 
 
 # -- generation (not timed) --------------------------------------------------------------------------------
@@ -227,6 +255,21 @@ def run_phase(url: str, name: str, locations: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def reconcile_command(url: str, locations: int, workdir: str) -> dict:
+    """``storesync inventory reconcile --json`` as a user runs it on the store: wall time, peak RSS, exit code."""
+    config = Path(workdir) / "plugins.toml"
+    config.write_text(plugins_toml(url, locations), encoding="utf-8")
+    cmd = [sys.executable, "-m", "storesync.cli", "--config", str(config), "inventory", "reconcile", "--json"]
+    began = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - began
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):  # 1: open conflicts remain, as this store has
+        sys.exit(f"inventory reconcile exited {code}:\n{proc.stderr.read() if proc.stderr else ''}")
+    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "exit": code}
+
+
 def pg_schema(base: str) -> tuple[str, str]:
     schema = f"bench_inv_{uuid.uuid4().hex[:8]}"
     with sa.create_engine(Store(base).url).begin() as conn:
@@ -242,6 +285,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--small", action="store_true", help="10,000 SKUs x 20 locations, 100,000 lines")
     parser.add_argument("--database", help="a PostgreSQL URL (a fresh schema is made and dropped); default SQLite")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="also time `storesync inventory reconcile` twice: the first run decides every waiting "
+                             "order (minutes at full size), a later one what changed")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -256,14 +302,14 @@ def main() -> None:
         if args.database:
             url, schema = pg_schema(args.database)
         try:
-            report(url, args)
+            report(url, args, tmp)
         finally:
             if schema:
                 with sa.create_engine(Store(args.database).url).begin() as conn:
                     conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
 
 
-def report(url: str, args: argparse.Namespace) -> None:
+def report(url: str, args: argparse.Namespace, workdir: str) -> None:
     began = time.perf_counter()
     store = Store(url)
     made = generate(store, args.skus, args.locations, args.lines)
@@ -284,6 +330,11 @@ def report(url: str, args: argparse.Namespace) -> None:
     print(f"baseline (one SQL aggregation, no times/safety/targets/exceptions): {base['seconds']:.1f}s, peak RSS "
           f"{base['peak_mb']:,.0f} MB over {base['rows']:,} rows   ratio full/baseline "
           f"{full['seconds'] / base['seconds']:.1f}x")
+    if args.reconcile:
+        for label in ("first", "later"):
+            run = reconcile_command(url, args.locations, workdir)
+            print(f"storesync inventory reconcile, {label} run: {run['seconds']:.1f}s, peak RSS "
+                  f"{run['peak_mb']:,.0f} MB, exit {run['exit']}", flush=True)
     print("targets: full <= 10 s and <= 1 GiB; incremental <= 1 s")
 
 
