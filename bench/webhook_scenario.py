@@ -19,13 +19,7 @@ CONFIG = """
 database = "sqlite:///store.db"
 timezone = "Asia/Hong_Kong"
 
-[connectors.shop]
-type = "shopify"
-shop = "harbour-goods-hk.myshopify.com"
-access_token = "${{SHOPIFY_TOKEN}}"
-base_url = "{shop_url}"
-webhook_secret = "${{SHOPIFY_WEBHOOK_SECRET}}"
-
+{shop}
 {pos}
 {erp}
 
@@ -71,9 +65,9 @@ def warehouse(root: Path, shop: Any, pos: Any, erp: Any, sku: str, title: str, o
     wh_shop, wh_till = shop.location_id("Kwai Chung Warehouse"), pos.location_id("Kwai Chung Warehouse")
     wh_erp = erp.location_id("WH/Stock")
     table = pos.plugins_toml("tills").replace(f'"{pos.signature_key}"', '"${SQUARE_WEBHOOK_KEY}"')
-    (root / "plugins.toml").write_text(CONFIG.format(shop_url=shop.base_url, pos=table, erp=erp.plugins_toml("erp"),
-                                                     wh_erp=wh_erp, wh_shop=wh_shop, wh_till=wh_till),
-                                       encoding="utf-8")
+    text = CONFIG.format(shop=shop.plugins_toml(secret_env="SHOPIFY_WEBHOOK_SECRET"), pos=table,
+                         erp=erp.plugins_toml("erp"), wh_erp=wh_erp, wh_shop=wh_shop, wh_till=wh_till)
+    (root / "plugins.toml").write_text(text, encoding="utf-8")
     url, pos.webhook_url = pos.webhook_url, None
     try:
         variation = pos.add_item(sku, title, counts={wh_till: 0})

@@ -444,6 +444,14 @@ class ShopifyEmulator(WebhookSending, LoopbackEmulator):
     def url(self, path: str, version: str = "2024-07") -> str:
         return f"{self.base_url}/admin/api/{version}/{path.lstrip('/')}"
 
+    def plugins_toml(self, connector_id: str = "shop", token_env: str = "SHOPIFY_TOKEN",
+                     secret_env: str | None = None) -> str:
+        """A ready ``[connectors.<id>]`` table pointing at this emulator (``secret_env``: the environment variable
+        holding the webhook secret, for a project that receives webhooks)."""
+        table = (f'[connectors.{connector_id}]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
+                 f'access_token = "${{{token_env}}}"\nbase_url = "{self.base_url}"\n')
+        return table + (f'webhook_secret = "${{{secret_env}}}"\n' if secret_env else "")
+
     # -- test hooks (never faulted, never rate limited, not logged as writes)
     def touch(self, resource: str, key: Any, **changes: Any) -> str:
         """Bump a record's ``updated_at`` past every earlier stamp (and apply ``changes``); returns the stamp."""
@@ -773,9 +781,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         f"Shopify emulator: {e.base_url}  token: {e.token}  "
         f"({len(e.store.orders)} orders, built in {time.monotonic() - started:.1f}s; Ctrl-C to stop)\n"
         f"\n# plugins.toml (then: export SHOPIFY_TOKEN={e.token}; storesync sync shop)\n"
-        f'[connectors.shop]\ntype = "shopify"\nshop = "harbour-goods-hk.myshopify.com"\n'
-        f'access_token = "${{SHOPIFY_TOKEN}}"\nbase_url = "{e.base_url}"\n'
-        f'webhook_secret = "{e.webhook_secret}"\n'
+        f'{e.plugins_toml()}webhook_secret = "{e.webhook_secret}"\n'
         + ("pacing = false\n" if e.rate_limit is None else
            f"bucket_size = {e.rate_limit.size}\nleak_rate = {e.rate_limit.leak_rate:g}\n")))
 

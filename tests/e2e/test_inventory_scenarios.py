@@ -69,12 +69,7 @@ CONFIG = """
 database = "sqlite:///store.db"
 timezone = "Asia/Hong_Kong"
 
-[connectors.shop]
-type = "shopify"
-shop = "harbour-goods-hk.myshopify.com"
-access_token = "${{SHOPIFY_TOKEN}}"
-base_url = "{shop_url}"
-
+{shop}
 {pos}
 {erp}
 {sms}
@@ -144,7 +139,7 @@ def merchant(tmp_path: Path) -> Iterator[Merchant]:
         till_loc = {"cwb": pos.location_id("Causeway Bay Shop"), "mk": pos.location_id("Mong Kok Shop")}
         m = Merchant(tmp_path, shop, pos, erp, sms, shop_loc, till_loc)
         (tmp_path / "plugins.toml").write_text(CONFIG.format(
-            shop_url=shop.base_url, pos=pos.plugins_toml("tills"), erp=erp.plugins_toml("erp"),
+            shop=shop.plugins_toml("shop"), pos=pos.plugins_toml("tills"), erp=erp.plugins_toml("erp"),
             sms=sms.plugins_toml("sms"), cwb_till=m.till_loc["cwb"], mk_till=m.till_loc["mk"],
             cwb_shop=m.shop_loc["cwb"], wh_shop=m.shop_loc["warehouse"], wh_erp=wh), encoding="utf-8")
         yield m

@@ -92,3 +92,14 @@ def test_location_id_finds_a_location_by_name_and_names_the_others_when_it_canno
         assert shop.store.locations[found]["name"] == "Kwai Chung Warehouse"
         with pytest.raises(KeyError, match="Mong Kok Shop"):
             shop.location_id("Nowhere Shop")
+
+
+def test_plugins_toml_points_a_connector_at_the_emulator_with_secrets_as_references() -> None:
+    import tomllib
+
+    with ShopifyEmulator(orders=2, seed=31, token=TOKEN, rate_limit=None) as shop:
+        plain = tomllib.loads(shop.plugins_toml("web"))["connectors"]["web"]
+        signed = tomllib.loads(shop.plugins_toml(secret_env="SHOP_SECRET"))["connectors"]["shop"]
+        url = shop.base_url
+    assert (plain["type"], plain["base_url"], plain["access_token"]) == ("shopify", url, "${SHOPIFY_TOKEN}")
+    assert "webhook_secret" not in plain and signed["webhook_secret"] == "${SHOP_SECRET}"
