@@ -28,8 +28,8 @@ from .inventory_config import InventorySettings, LocationSettings, inventory_set
 from .inventory_ledger import AllocationRow, ConflictRow, upsert_rows
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
-from .inventory_store import (bulk_targets, channel_items, channel_levels, channel_totals, load_demand,
-                              load_reports, pending_skus, recent_sales, sku_titles, variant_skus,
+from .inventory_store import (VariantMaps, bulk_targets, channel_items, channel_levels, channel_totals,
+                              load_demand, load_reports, pending_skus, recent_sales, sku_titles, variant_skus,
                               wanted_skus)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
@@ -125,9 +125,10 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
     store = session.store
     with store.engine.begin() as conn:
         _lock(conn, sku)
-        demand = load_demand(conn, sku)
+        variants = variant_skus(conn)  # read once for the reports, the demand and the sales evidence
+        demand = load_demand(conn, sku, variants=variants)
         parked = [d for d in demand if d.state in ("preorder", "backordered")]
-        recon = reconcile(settings, load_reports(conn, sku), demand)
+        recon = reconcile(settings, load_reports(conn, sku, variants=variants), demand)
         preordered, allowed = _books(conn, sku)
         decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
         allowance = _allowance(settings, recon, preordered, allowed, decisions)
@@ -144,7 +145,7 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
         stored, cleared = _save_conflicts(conn, recon, found, decisions, None if clear_all else sku, now,
-                                          _sales(conn, settings, recon, found, now))
+                                          _sales(conn, settings, recon, found, now, variants))
     return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions),
                         levels=levels)
 
@@ -237,7 +238,7 @@ def _events(conn: Any, settings: InventorySettings, decisions: list[Decision], n
 
 
 def _sales(conn: Any, settings: InventorySettings, recon: Reconciliation, found: list[Conflict],
-           now: datetime) -> dict[tuple[str, str], list[dict[str, Any]]]:
+           now: datetime, variants: VariantMaps) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """For each oversold (SKU, location): the sales made there lately, oldest first, each marked within or beyond
     the stock there was before them (counted back from the authority's on hand)."""
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -245,7 +246,6 @@ def _sales(conn: Any, settings: InventorySettings, recon: Reconciliation, found:
     for x in found:
         if x.kind == "oversell" and x.location in settings.locations:
             oversold[x.location].add(x.sku)
-    variants = variant_skus(conn)[0] if oversold else {}
     since = now - timedelta(hours=settings.evidence_hours)
     for loc, skus in oversold.items():  # one read of the location's recent sales for all its oversold SKUs
         spec = settings.locations[loc]

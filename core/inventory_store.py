@@ -24,8 +24,8 @@ from .inventory_tables import item_id_of_level
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand", "load_reports",
-           "pending_skus", "recent_sales", "sku_titles", "variant_skus", "wanted_skus"]
+__all__ = ["VariantMaps", "bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand",
+           "load_reports", "pending_skus", "recent_sales", "sku_titles", "variant_skus", "wanted_skus"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -39,15 +39,20 @@ _ALLOCATION = AllocationRow.__table__  # type: ignore[attr-defined]
 CHUNK_SKUS = 2000
 
 
-def load_reports(store: Store | Connection, sku: str | set[str] | None = None) -> list[LevelReport]:
-    """Every current level report (``sku``: only that SKU's, or those SKUs')."""
+VariantMaps = tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]
+
+
+def load_reports(store: Store | Connection, sku: str | set[str] | None = None, *,
+                 variants: VariantMaps | None = None) -> list[LevelReport]:
+    """Every current level report (``sku``: only that SKU's, or those SKUs'). ``variants``: what
+    ``variant_skus`` returns, when the caller has read it already."""
     wanted = wanted_skus(sku)
     t = _LEVEL
     query = sa.select(t.c.id, t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       item_id_of_level(), t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
     out = []
     with _connection(store) as conn:
-        by_id, by_item = variant_skus(conn)
+        by_id, by_item = variants or variant_skus(conn)
         for _id, cid, location, own_sku, variant, item, on_hand, available, committed, as_of in _level_rows(
                 conn, query, wanted):
             resolved = own_sku or by_id.get((cid, variant))
@@ -87,9 +92,11 @@ def _level_rows(conn: Any, query: Any, skus: set[str] | None) -> Iterator[Any]:
                 yield row
 
 
-def load_demand(store: Store | Connection, sku: str | set[str] | None = None) -> list[Demand]:
+def load_demand(store: Store | Connection, sku: str | set[str] | None = None, *,
+                variants: VariantMaps | None = None) -> list[Demand]:
     """Open order lines still to fulfil (``sku``: only that SKU's), the ERP's copies of forwarded orders left out,
-    each with what reconciliation decided for it before (``inventory_allocation``)."""
+    each with what reconciliation decided for it before (``inventory_allocation``). ``variants``: as for
+    ``load_reports``."""
     o, line, a = _ORDER, _LINE, _ALLOCATION
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
@@ -101,11 +108,11 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None) ->
     decided = sa.select(a.c.connector_id, a.c.order_id, a.c.sku, a.c.state, a.c.location, a.c.updated_at)
     if wanted is not None:  # only lines naming those SKUs, directly or through a variant of theirs
         names = sorted(wanted)
-        variants = sa.select(_VARIANT.c.external_id).where(_VARIANT.c.sku.in_(names))
-        query = query.where(sa.or_(line.c.sku.in_(names), line.c.variant_external_id.in_(variants)))
+        variant_ids = sa.select(_VARIANT.c.external_id).where(_VARIANT.c.sku.in_(names))
+        query = query.where(sa.or_(line.c.sku.in_(names), line.c.variant_external_id.in_(variant_ids)))
         decided = decided.where(a.c.sku.in_(names))
     with _connection(store) as conn:
-        by_id, _by_item = variant_skus(conn)
+        by_id, _by_item = variants or variant_skus(conn)
         forwarded: set[tuple[str, str]] = set()
         targets: dict[tuple[str, str], list[str]] = {}
         for cid, target, source, source_id in conn.execute(copies):
@@ -206,11 +213,11 @@ def _connection(source: Store | Connection) -> Any:
 
 
 def recent_sales(conn: Connection, skus: set[str], sources: dict[str, str], since: Any,
-                 variants: dict[tuple[str, str], str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+                 variants: VariantMaps | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Per SKU of ``skus``: the orders of any status but cancelled placed at one of ``sources`` (connector id ->
     its location id) since ``since``, oldest first: (connector id, order id, placed at, quantity, status). The
-    evidence of an oversell at a till, whose sales are closed by the time they are synced. ``variants``: the
-    (connector, variant id) -> SKU map, when the caller has it already."""
+    evidence of an oversell at a till, whose sales are closed by the time they are synced. ``variants``: as for
+    ``load_reports``."""
     o, line = _ORDER, _LINE
     at_location = sa.or_(*(sa.and_(o.c.connector_id == cid, o.c.location_external_id == ext)
                            for cid, ext in sources.items()))
@@ -219,7 +226,7 @@ def recent_sales(conn: Connection, skus: set[str], sources: dict[str, str], sinc
              .join(line, line.c.order_id == o.c.id)
              .where(at_location, o.c.created_at >= since, o.c.status != "cancelled", ~o.c.deleted)
              .order_by(o.c.created_at, o.c.external_id))
-    by_id = variants if variants is not None else variant_skus(conn)[0]
+    by_id, _by_item = variants or variant_skus(conn)
     out: dict[str, list[tuple[Any, ...]]] = {sku: [] for sku in skus}
     for cid, oid, placed, own, variant, qty, status in conn.execute(query):
         sku = own or by_id.get((cid, variant))
