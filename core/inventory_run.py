@@ -137,10 +137,10 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         levels: dict[tuple[str, str, str], tuple[int, Any]] = {}
         targets: list[Target] = []
         if push:
-            skus = wanted_skus(sku)
-            levels = channel_levels(conn, sorted(settings.channels), skus)
-            targets = channel_targets(settings, recon, channel_items(conn, sorted(settings.channels), skus),
-                                      allowance, set(levels))
+            skus, channels = wanted_skus(sku), sorted(settings.channels)
+            items = channel_items(conn, channels, skus)
+            levels = channel_levels(conn, channels, skus, items)
+            targets = channel_targets(settings, recon, items, allowance, set(levels))
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]

@@ -156,23 +156,23 @@ def channel_items(store: Store | Connection, channels: list[str],
                 if skus is None or sku in skus}
 
 
-def channel_levels(store: Store | Connection, channels: list[str],
-                   skus: set[str] | None = None) -> dict[tuple[str, str, str], tuple[int, Any]]:
+def channel_levels(store: Store | Connection, channels: list[str], skus: set[str] | None = None,
+                   items: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str, str], tuple[int, Any]]:
     """(channel, its location id, item id) -> the sellable quantity that channel last reported (its ``available``,
     else on hand) and when storesync stored that report: the compare value of a push. ``skus``: only the levels
-    of those SKUs' items."""
+    of those SKUs' items (``items``: what ``channel_items`` returns for them, when the caller has it)."""
     t = _LEVEL
     query = sa.select(t.c.id, t.c.connector_id, t.c.location_external_id, t.c.variant_external_id,
                       item_id_of_level(), t.c.available, t.c.on_hand, t.c.synced_at).where(
         t.c.connector_id.in_(channels), ~t.c.deleted)
     out: dict[tuple[str, str, str], tuple[int, Any]] = {}
     with _connection(store) as conn:
-        items = None if skus is None else {(cid, item) for (cid, _sku), item in
-                                           channel_items(conn, channels, skus).items()}
+        wanted = None if skus is None else {(cid, item) for (cid, _sku), item in
+                                            (items or channel_items(conn, channels, skus)).items()}
         for _id, cid, location, variant, item, available, on_hand, synced_at in _level_rows(conn, query, skus):
             item = item or variant
             quantity = available if available is not None else on_hand
-            if item is None or quantity is None or (items is not None and (cid, str(item)) not in items):
+            if item is None or quantity is None or (wanted is not None and (cid, str(item)) not in wanted):
                 continue
             out[(cid, str(location), str(item))] = (int(quantity), synced_at)
     return out
