@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,30 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(_json_text(data) + "\n")
+
+
+def emit_json_stream(fields: dict[str, Any]) -> None:
+    """``emit_json`` of an object whose values may be iterators, each written item by item as a JSON array: the
+    same text, but a large list (a first inventory run decides hundreds of thousands of lines) is never one
+    string, nor one list of dicts."""
+    write = sys.stdout.write
+    write("{")
+    for n, (key, value) in enumerate(fields.items()):
+        write(("," if n else "") + "\n  " + _json_text(key) + ": ")
+        if not isinstance(value, Iterator):
+            write(_json_text(value).replace("\n", "\n  "))
+            continue
+        empty = True
+        for item in value:
+            write(("[" if empty else ",") + "\n    " + _json_text(item).replace("\n", "\n    "))
+            empty = False
+        write("[]" if empty else "\n  ]")
+    write("\n}\n" if fields else "}\n")
+
+
+def _json_text(data: Any) -> str:
+    return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode()
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -140,7 +140,7 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> N
     Exit codes: 0 done, no open conflict; 1 done, open conflicts remain (see `inventory conflicts --open`);
     2 bad [inventory] settings; 3 some pushes failed or stayed stale after retries.
     """
-    from .cli import emit_json, table
+    from .cli import emit_json_stream, table
     from .core.inventory_run import run_inventory
 
     _require_locations(c)
@@ -148,11 +148,12 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> N
     open_ = [x for x in run.conflicts if x["status"] == "open"]
     pushed = run.push.as_dict() if run.push is not None else None
     if as_json:
-        emit_json({"positions": run.positions,
-                   "available_to_sell": [{"channel": ch, "sku": s, "available": n}
-                                         for (ch, s), n in sorted(run.recon.available_to_sell.items())],
-                   "decisions": [_decision_json(d) for d in run.decisions], "events": run.events,
-                   "conflicts": run.conflicts, "cleared": run.cleared, "push": pushed, "rounds": run.rounds})
+        emit_json_stream({"positions": run.positions,
+                          "available_to_sell": ({"channel": ch, "sku": s, "available": n}
+                                                for (ch, s), n in sorted(run.recon.available_to_sell.items())),
+                          "decisions": (_decision_json(d) for d in run.decisions), "events": run.events,
+                          "conflicts": iter(run.conflicts), "cleared": run.cleared, "push": pushed,
+                          "rounds": run.rounds})
     else:
         kinds: dict[str, int] = {}
         for x in run.conflicts:

@@ -90,7 +90,16 @@ class Position:
     safety_stock: int = 0
     as_of: datetime | None = None
     authority: str | None = None
-    demand: list[Demand] = field(default_factory=list)
+    #: the uncounted lines; a position without any shares one empty tuple (most of a catalogue's 2 million)
+    demand: list[Demand] | tuple[()] = ()
+
+    def add(self, line: Demand) -> None:
+        """Count ``line`` as uncounted demand here."""
+        self.uncounted += line.quantity
+        if self.demand:
+            self.demand.append(line)  # type: ignore[union-attr]
+        else:
+            self.demand = [line]
 
     @property
     def committed(self) -> int:
@@ -159,8 +168,7 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
         if pos is None:
             pos = positions[(line.sku, loc)] = Position(line.sku, loc)
         if not line.counted_by(pos.authority, pos.as_of):
-            pos.uncounted += line.quantity
-            pos.demand.append(line)
+            pos.add(line)
     for (sku, loc), pos in positions.items():
         pos.safety_stock = settings.safety_stock_for(loc, sku, tags.get(sku, frozenset()))
         for other in others.get((sku, loc), ()):

@@ -112,8 +112,7 @@ def _place_order(settings: InventorySettings, recon: Reconciliation, lines: list
 def _allocate(recon: Reconciliation, line: Demand, loc: str, now: datetime) -> Decision:
     pos = recon.positions.get((line.sku, loc)) or recon.positions.setdefault((line.sku, loc), Position(line.sku, loc))
     placed = replace(line, allocated_to=loc, allocated_at=now, state="allocated")
-    pos.uncounted += line.quantity
-    pos.demand.append(placed)
+    pos.add(placed)
     event = ARRIVAL_EVENTS.get(line.state or "")
     origin = {"preorder": "preorder", "backordered": "backorder"}.get(line.state or "", "order")
     why = {"preorder": "pre-order stock arrived", "backordered": "backordered stock arrived"}.get(
@@ -176,7 +175,7 @@ def _settle_shortfalls(settings: InventorySettings, recon: Reconciliation, now: 
                 continue
             excess -= line.quantity
             pos.uncounted -= line.quantity
-            pos.demand.remove(line)
+            pos.demand.remove(line)  # type: ignore[union-attr]  # a list: the line is in it
             parked = replace(line, allocated_to=None, allocated_at=None, state=None)
             out.extend(_short(settings, recon, parked, now, tags, books, conflicts, [pos.location]))
     return out

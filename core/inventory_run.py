@@ -29,7 +29,7 @@ from .inventory_ledger import AllocationRow, ConflictRow, upsert_rows
 from .inventory_policy import Decision, decide
 from .inventory_push import PushSummary, Target, channel_targets, push_targets
 from .inventory_store import (VariantMaps, bulk_targets, channel_items, channel_levels, channel_totals,
-                              load_demand, load_reports, pending_skus, recent_sales, sku_titles, variant_skus,
+                              iter_reports, load_demand, pending_skus, recent_sales, sku_titles, variant_skus,
                               wanted_skus)
 from .models import Event
 from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
@@ -37,6 +37,8 @@ from .tables import ENTITY_TABLES, ORDER_LINE_TABLE
 __all__ = ["InventoryRun", "run_inventory"]
 
 PUSH_ROUNDS = 3
+#: decisions written per batch (``_save_decisions``)
+SAVE_BATCH = 10_000
 #: the advisory lock key of inventory decisions on PostgreSQL (any fixed 64-bit number; "storesyn" in ASCII)
 _LOCK_KEY = 0x73746F726573796E
 _ALLOC = AllocationRow.__table__  # type: ignore[attr-defined]
@@ -107,6 +109,9 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
     focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
     run = _once(session, settings, focus, now or datetime.now(UTC), push=push, clear_all=True)
+    # the positions are stored (inventory_position); the run reports what it decided, and a first run's
+    # positions of every SKU with a waiting order (millions) are not kept alive for that
+    run.recon.positions = {}
     refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
     if push:
         more = bulk_targets(store, exclude=focus)
@@ -128,7 +133,7 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         variants = variant_skus(conn)  # read once for the reports, the demand and the sales evidence
         demand = load_demand(conn, sku, variants=variants)
         parked = [d for d in demand if d.state in ("preorder", "backordered")]
-        recon = reconcile(settings, load_reports(conn, sku, variants=variants), demand)
+        recon = reconcile(settings, iter_reports(conn, sku, variants=variants), demand)
         preordered, allowed = _books(conn, sku)
         decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
         allowance = _allowance(settings, recon, preordered, allowed, decisions)
@@ -197,17 +202,24 @@ def _allowance(settings: InventorySettings, recon: Reconciliation, preordered: d
 
 def _save_decisions(conn: Any, decisions: list[Decision], now: datetime) -> None:
     """Each decision onto its line's allocation row. A stored line decided as a plain order keeps the origin it
-    was taken with (a pre-order stays one when its stock arrives)."""
-    rows = {}
-    for d in decisions:
-        line = d.line
-        keys = {"connector_id": line.connector_id, "order_id": line.order_id, "sku": line.sku}
-        values = {"quantity": line.quantity, "placed_at": line.placed_at, "state": d.state, "location": d.location,
-                  "promise_date": d.promise_date, "detail": d.detail, "updated_at": now}
-        if d.origin != "order":
-            values["origin"] = d.origin
-        rows[tuple(keys.values())] = (keys, values, {"origin": d.origin})
-    upsert_rows(conn, _ALLOC, ("connector_id", "order_id", "sku"), list(rows.values()))
+    was taken with (a pre-order stays one when its stock arrives). A line decided twice (allocated, then given
+    way in a same-minute race) keeps the later decision. Written ``SAVE_BATCH`` lines at a time: a first run
+    decides every waiting line of the catalogue (hundreds of thousands), and their rows need not all be built
+    at once."""
+    last = {(d.line.connector_id, d.line.order_id, d.line.sku): d for d in decisions}
+    latest = list(last.values())
+    del last
+    for start in range(0, len(latest), SAVE_BATCH):
+        rows = []
+        for d in latest[start:start + SAVE_BATCH]:
+            line = d.line
+            keys = {"connector_id": line.connector_id, "order_id": line.order_id, "sku": line.sku}
+            values = {"quantity": line.quantity, "placed_at": line.placed_at, "state": d.state,
+                      "location": d.location, "promise_date": d.promise_date, "detail": d.detail, "updated_at": now}
+            if d.origin != "order":
+                values["origin"] = d.origin
+            rows.append((keys, values, {"origin": d.origin}))
+        upsert_rows(conn, _ALLOC, ("connector_id", "order_id", "sku"), rows)
 
 
 def _events(conn: Any, settings: InventorySettings, decisions: list[Decision], now: datetime) -> list[Event]:

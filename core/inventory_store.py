@@ -24,8 +24,8 @@ from .inventory_tables import item_id_of_level
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES
 
-__all__ = ["VariantMaps", "bulk_targets", "channel_items", "channel_levels", "channel_totals", "load_demand",
-           "load_reports", "pending_skus", "recent_sales", "sku_titles", "variant_skus", "wanted_skus"]
+__all__ = ["VariantMaps", "bulk_targets", "channel_items", "channel_levels", "channel_totals", "iter_reports",
+           "load_demand", "load_reports", "pending_skus", "recent_sales", "sku_titles", "variant_skus", "wanted_skus"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -46,11 +46,21 @@ def load_reports(store: Store | Connection, sku: str | set[str] | None = None, *
                  variants: VariantMaps | None = None) -> list[LevelReport]:
     """Every current level report (``sku``: only that SKU's, or those SKUs'). ``variants``: what
     ``variant_skus`` returns, when the caller has read it already."""
+    return list(iter_reports(store, sku, variants=variants))
+
+
+def iter_reports(store: Store | Connection, sku: str | set[str] | None = None, *,
+                 variants: VariantMaps | None = None) -> Iterator[LevelReport]:
+    """``load_reports`` one report at a time, as the rows arrive: ``reconcile`` keeps one position per SKU and
+    location, not every report (2.7 million on a catalogue of 100,000 SKUs). The names a report carries (its
+    connector, location and SKU) are one shared string each, and a report time one shared value (a till's count
+    stamps all its SKUs alike), not a copy per row."""
     wanted = wanted_skus(sku)
+    names: dict[str, str] = {}
+    stamps: dict[Any, Any] = {}
     t = _LEVEL
     query = sa.select(t.c.id, t.c.connector_id, t.c.location_external_id, t.c.sku, t.c.variant_external_id,
                       item_id_of_level(), t.c.on_hand, t.c.available, t.c.committed, t.c.as_of).where(~t.c.deleted)
-    out = []
     with _connection(store) as conn:
         by_id, by_item = variants or variant_skus(conn)
         for _id, cid, location, own_sku, variant, item, on_hand, available, committed, as_of in _level_rows(
@@ -60,9 +70,10 @@ def load_reports(store: Store | Connection, sku: str | set[str] | None = None, *
                 resolved = by_item.get((cid, str(item)))
             if resolved is None or (wanted is not None and resolved not in wanted):
                 continue
-            out.append(LevelReport(cid, str(location), resolved, on_hand if on_hand is not None else available,
-                                   committed, as_of))
-    return out
+            location = str(location)
+            yield LevelReport(names.setdefault(cid, cid), names.setdefault(location, location),
+                              names.setdefault(resolved, resolved), on_hand if on_hand is not None else available,
+                              committed, stamps.setdefault(as_of, as_of))
 
 
 def _level_rows(conn: Any, query: Any, skus: set[str] | None) -> Iterator[Any]:
@@ -119,28 +130,31 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None, *,
             forwarded.add((cid, str(target)))
             targets.setdefault((source, str(source_id)), []).append(cid)
         allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
-        rows = conn.execute(query).all()
-    out: list[Demand] = []
-    merged: dict[tuple[str, str, str], int] = {}
-    for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in rows:
-        if (cid, str(order_id)) in forwarded:
-            continue
-        resolved = own_sku or by_id.get((cid, variant))
-        left = (quantity or 0) - (fulfilled or 0)
-        if resolved is None or left <= 0 or (wanted is not None and resolved not in wanted):
-            continue
-        got = allocations.get((cid, str(order_id), resolved))
-        same = merged.get((cid, str(order_id), resolved))
-        if same is not None:  # two lines of one order for one SKU: one demand (and one decision) for both
-            out[same] = replace(out[same], quantity=out[same].quantity + left)
-            continue
-        merged[(cid, str(order_id), resolved)] = len(out)
-        out.append(Demand(cid, str(order_id), created_at, resolved, left,
-                          str(location) if location is not None else None,
-                          allocated_to=got.location if got is not None and got.state == "allocated" else None,
-                          allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
-                          state=got.state if got is not None else None,
-                          forwarded_to=tuple(targets.get((cid, str(order_id)), ()))))
+        out: list[Demand] = []
+        merged: dict[tuple[str, str, str], int] = {}
+        names: dict[str, str] = {}  # one string per connector, SKU and location, not a copy per line
+        for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in conn.execute(query):
+            order_id = str(order_id)
+            if (cid, order_id) in forwarded:
+                continue
+            resolved = own_sku or by_id.get((cid, variant))
+            left = (quantity or 0) - (fulfilled or 0)
+            if resolved is None or left <= 0 or (wanted is not None and resolved not in wanted):
+                continue
+            key = (cid, order_id, resolved)
+            got = allocations.get(key)
+            same = merged.get(key)
+            if same is not None:  # two lines of one order for one SKU: one demand (and one decision) for both
+                out[same] = replace(out[same], quantity=out[same].quantity + left)
+                continue
+            merged[key] = len(out)
+            place = str(location) if location is not None else None
+            out.append(Demand(names.setdefault(cid, cid), order_id, created_at, names.setdefault(resolved, resolved),
+                              left, names.setdefault(place, place) if place is not None else None,
+                              allocated_to=got.location if got is not None and got.state == "allocated" else None,
+                              allocated_at=got.updated_at if got is not None and got.state == "allocated" else None,
+                              state=got.state if got is not None else None,
+                              forwarded_to=tuple(targets.get((cid, order_id), ()))))
     return out
 
 
