@@ -149,7 +149,8 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
             continue
         key = (report.sku, loc)
         if report.connector_id != settings.locations[loc].authority:
-            others[key].append(report)
+            if not settings.pushes_to(report.connector_id, loc):  # storesync writes that level: never compared
+                others[key].append(report)
             continue
         pos = positions.get(key)
         if pos is None or (report.as_of and (pos.as_of is None or report.as_of > pos.as_of)):
@@ -171,9 +172,7 @@ def reconcile(settings: InventorySettings, reports: Iterable[LevelReport], deman
             pos.add(line)
     for (sku, loc), pos in positions.items():
         pos.safety_stock = settings.safety_stock_for(loc, sku, tags.get(sku, frozenset()))
-        for other in others.get((sku, loc), ()):
-            if settings.pushes_to(other.connector_id, loc):
-                continue  # storesync writes that level itself: it differs from on hand by design
+        for other in others.get((sku, loc), ()):  # the pushed levels are left out: they differ by design
             if other.on_hand is not None and abs(other.on_hand - pos.on_hand) > settings.tolerance:
                 conflicts.append(Conflict("disagree", sku, loc,
                                           f"{other.connector_id} reports {other.on_hand} on hand, {pos.authority} "

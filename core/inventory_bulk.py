@@ -27,6 +27,7 @@ changed or the last full refresh is a day old.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import time
 from collections.abc import Iterable
@@ -668,9 +669,21 @@ class _session:
             else:
                 self.transaction.rollback()
         finally:
-            if self.store.dialect == "sqlite":
-                self.conn.connection.driver_connection.execute("PRAGMA cache_size = -16384")
+            if self.store.dialect == "sqlite":  # the pages cached for the refresh go back (the pool keeps it)
+                raw = self.conn.connection.driver_connection
+                raw.execute("PRAGMA cache_size = -16384")
+                raw.execute("PRAGMA shrink_memory")
+                _trim_heap()
             self.conn.close()
+
+
+def _trim_heap() -> None:
+    """Hand the heap freed just now back to the system (glibc): the refresh's page cache (256 MiB) is free again,
+    but a process that goes on (a catalogue run deciding its orders next) would keep it resident otherwise."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the allocator keeps its own counsel
+        pass
 
 
 # -- incremental ----------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
 from .tables import JsonType, UtcDateTime
@@ -80,28 +82,16 @@ class AllocationRow(SQLModel, table=True):
 
 def upsert_rows(conn: Any, table: sa.Table, key: tuple[str, ...],
                 rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]) -> None:
-    """Write ``rows`` of ``table`` in batches: each is (its key values, the values to set, the values a new row
-    also gets). A row whose key is stored is updated, the others are inserted. ``key`` names the unique columns,
-    ``sku`` among them (stored rows are looked up 500 SKUs at a time)."""
-    stored = _stored_ids(conn, table, key, {r[0]["sku"] for r in rows})
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    inserts = []
+    """Write ``rows`` of ``table``: each is (its key values, the values to set, the values a new row also gets).
+    A row whose key is stored is updated, the others are inserted: one ``INSERT ... ON CONFLICT DO UPDATE``
+    executed for all the rows that set the same columns. ``key`` names the table's unique columns; the keys of
+    ``rows`` are distinct (PostgreSQL may send several rows in one statement, and one statement may not update a
+    row twice)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
     for keys, values, new in rows:
-        found = stored.get(tuple(keys[k] for k in key))
-        if found is None:
-            inserts.append({**keys, **new, **values})
-        else:
-            updates[tuple(values)].append({"b_id": found, **{f"b_{k}": v for k, v in values.items()}})
-    for columns, batch in updates.items():  # one executemany per set of columns set
-        conn.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
-                     .values({c: sa.bindparam(f"b_{c}", type_=table.c[c].type) for c in columns}), batch)
-    if inserts:
-        conn.execute(sa.insert(table), inserts)
-
-
-def _stored_ids(conn: Any, table: sa.Table, key: tuple[str, ...], skus: set[str]) -> dict[tuple[Any, ...], int]:
-    ordered, out = sorted(skus), {}
-    for start in range(0, len(ordered), 500):
-        query = sa.select(*(table.c[k] for k in key), table.c.id).where(table.c.sku.in_(ordered[start:start + 500]))
-        out.update({tuple(row[:-1]): row[-1] for row in conn.execute(query)})
-    return out
+        groups[(tuple(values), tuple(new))].append({**keys, **new, **values})
+    for (columns, _new), batch in groups.items():
+        stmt = insert(table)
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key),
+                                                set_={c: stmt.excluded[c] for c in columns}), batch)

@@ -134,6 +134,7 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         demand = load_demand(conn, sku, variants=variants)
         parked = [d for d in demand if d.state in ("preorder", "backordered")]
         recon = reconcile(settings, iter_reports(conn, sku, variants=variants), demand)
+        del demand  # the lines counted already are not needed again (the rest are in recon)
         preordered, allowed = _books(conn, sku)
         decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
         allowance = _allowance(settings, recon, preordered, allowed, decisions)

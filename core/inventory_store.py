@@ -111,7 +111,8 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None, *,
     o, line, a = _ORDER, _LINE, _ALLOCATION
     query = (sa.select(o.c.connector_id, o.c.external_id, o.c.created_at, o.c.location_external_id, line.c.sku,
                        line.c.variant_external_id, line.c.quantity, line.c.fulfilled_quantity)
-             .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted))
+             .join(line, line.c.order_id == o.c.id).where(o.c.status == "open", ~o.c.deleted)
+             .order_by(o.c.id))  # an order's lines together: two of them for one SKU are merged below
     f = _FORWARDED
     copies = sa.select(f.c.connector_id, f.c.target_id, f.c.source_connector_id, f.c.source_external_id).where(
         f.c.target_id.is_not(None))
@@ -131,10 +132,12 @@ def load_demand(store: Store | Connection, sku: str | set[str] | None = None, *,
             targets.setdefault((source, str(source_id)), []).append(cid)
         allocations = {(r.connector_id, r.order_id, r.sku): r for r in conn.execute(decided)}
         out: list[Demand] = []
-        merged: dict[tuple[str, str, str], int] = {}
+        merged: dict[tuple[str, str, str], int] = {}  # this order's lines so far
         names: dict[str, str] = {}  # one string per connector, SKU and location, not a copy per line
         for cid, order_id, created_at, location, own_sku, variant, quantity, fulfilled in conn.execute(query):
             order_id = str(order_id)
+            if merged and next(iter(merged))[:2] != (cid, order_id):
+                merged.clear()
             if (cid, order_id) in forwarded:
                 continue
             resolved = own_sku or by_id.get((cid, variant))
