@@ -124,7 +124,7 @@ def test_another_connectors_own_orders_are_not_decided() -> None:
     assert [(d.line.order_id, d.state) for d in decisions] == [("o1", "denied")]
 
 
-def test_two_lines_of_one_order_for_one_sku_are_one_demand(tmp_path) -> None:
+def test_two_lines_of_one_order_for_one_sku_are_one_demand_per_order(tmp_path) -> None:
     from storesync.core.inventory_store import load_demand
     from storesync.core.models import Order, OrderLine
     from storesync.core.store import Store
@@ -134,8 +134,11 @@ def test_two_lines_of_one_order_for_one_sku_are_one_demand(tmp_path) -> None:
     order = Order(external_id="o1", currency="HKD", created_at=at(1),
                   lines=[OrderLine(sku="TEA", quantity=2), OrderLine(sku="TEA", quantity=3),
                          OrderLine(sku="CUP", quantity=1)])
+    other = Order(external_id="o2", currency="HKD", created_at=at(2),
+                  lines=[OrderLine(sku="CUP", quantity=4), OrderLine(sku="TEA", quantity=1),
+                         OrderLine(sku="CUP", quantity=2)])
     with store.write() as w:
-        w.upsert("shop", "orders", "order", [Item("o1", order, None)])
-    got = sorted((d.sku, d.quantity) for d in load_demand(store))
+        w.upsert("shop", "orders", "order", [Item("o1", order, None), Item("o2", other, None)])
+    got = sorted((d.order_id, d.sku, d.quantity) for d in load_demand(store))
     store.close()
-    assert got == [("CUP", 1), ("TEA", 5)]
+    assert got == [("o1", "CUP", 1), ("o1", "TEA", 5), ("o2", "CUP", 6), ("o2", "TEA", 1)]
