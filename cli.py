@@ -7,6 +7,7 @@ configuration, mapping or store URL; 3 a connector failed; 4 another run holds t
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,18 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class Steps:
+    """Progress of a long command: one line per step on stderr, with the time since the start."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            click.echo(f"[{time.perf_counter() - self.started:6.1f}s] {message}", err=True)
 
 
 def emit_json(data: Any) -> None:

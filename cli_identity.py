@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import getpass
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +48,6 @@ def _who(by: str | None) -> str:
         return "unknown"
 
 
-class _Steps:
-    """Progress of a long resolve: one line per step on stderr, with the time since the start."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            click.echo(f"[{time.perf_counter() - self.started:6.1f}s] {message}", err=True)
-
-
 @identities.command("resolve")
 @click.option("--full", is_flag=True, help="Re-resolve every customer from scratch (default: only new and changed "
                                            "customers, matched against the stored persons).")
@@ -77,11 +64,11 @@ def identities_resolve(c: Any, full: bool, as_json: bool, no_progress: bool) -> 
     \b
     Exit codes: 0 resolved, 2 bad [identity] settings or store, 4 another resolve/merge/split is running.
     """
-    from .cli import emit_json, table
+    from .cli import Steps, emit_json, table
     from .core.identity_persons import resolve_store
 
     session, settings = _setup(c)
-    summary = resolve_store(session.store, settings, full=full, progress=_Steps(not (no_progress or as_json)))
+    summary = resolve_store(session.store, settings, full=full, progress=Steps(not (no_progress or as_json)))
     if as_json:
         return emit_json(summary.as_dict())
     if not (summary.full or summary.records or summary.changed):

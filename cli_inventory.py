@@ -130,8 +130,9 @@ def _ledger(c: Any, sku: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 @click.option("--push", is_flag=True, help="Write available-to-sell to every channel (compare-and-set).")
 @click.option("--sku", default=None, help="Only this SKU.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--no-progress", is_flag=True, help="No progress lines on stderr (none with --json either).")
 @click.pass_obj
-def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> None:
+def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool, no_progress: bool) -> None:
     """Reconcile every SKU: allocate waiting orders, apply the oversell and pre-order policies (events for the
     customers, sent by `storesync notify`), record conflicts and, with --push, write available-to-sell to the
     channels. A push whose compare fails (the channel sold in between) re-syncs that channel and tries again; a
@@ -140,11 +141,11 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool) -> N
     Exit codes: 0 done, no open conflict; 1 done, open conflicts remain (see `inventory conflicts --open`);
     2 bad [inventory] settings; 3 some pushes failed or stayed stale after retries.
     """
-    from .cli import emit_json_stream, table
+    from .cli import Steps, emit_json_stream, table
     from .core.inventory_run import run_inventory
 
     _require_locations(c)
-    run = run_inventory(c.session(), push=push, sku=sku)
+    run = run_inventory(c.session(), push=push, sku=sku, progress=Steps(not (no_progress or as_json)))
     open_ = [x for x in run.conflicts if x["status"] == "open"]
     pushed = run.push.as_dict() if run.push is not None else None
     if as_json:

@@ -16,6 +16,7 @@ server call for a few SKUs):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,20 +63,23 @@ class InventoryRun:
 
 
 def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
-                  now: datetime | None = None) -> InventoryRun:
+                  now: datetime | None = None, progress: Callable[[str], None] | None = None) -> InventoryRun:
     """Reconcile (one ``sku`` or all), decide, record and, with ``push``, push; see the module docstring.
 
     The whole catalogue (no ``sku``) is reconciled in the database (``core/inventory_bulk.py``, only the SKUs that
     changed since the last run); the reference rules then decide only the SKUs that need a decision (orders
     waiting for a location, parked pre-orders and backorders, oversells and other conflicts, pre-order and
-    ``allow`` SKUs), and the database brings their positions and targets up to date after."""
+    ``allow`` SKUs), and the database brings their positions and targets up to date after. ``progress`` is told
+    each step of the work, in words (the command prints them: a first run on a large store takes minutes)."""
     settings = inventory_settings(session.config)
-    run = _run_once(session, settings, sku, now, push)
+    say = progress or _quiet
+    run = _run_once(session, settings, sku, now, push, say)
     if not push:
         return run
     for round_no in range(1, PUSH_ROUNDS + 1):
         run.rounds = round_no
         stamp = now or datetime.now(UTC)
+        say(f"pushing {len(run.targets):,} channel level(s) (round {round_no})")
         summary = push_targets(session.host, session.store, run.targets, run.levels, stamp)
         if run.push is not None:  # keep what earlier rounds applied
             summary.applied = run.push.applied + summary.applied
@@ -83,37 +87,49 @@ def run_inventory(session: Any, *, push: bool = False, sku: str | None = None,
         if not summary.conflicts or round_no == PUSH_ROUNDS:
             break
         stale = sorted({_channel_of(run.targets, o.update) for o in summary.conflicts})
+        say(f"{len(summary.conflicts)} push(es) stale: syncing {', '.join(stale)} again")
         session.sync(stale, streams=None, full_refresh=False, dry_run=False, remap=False, progress=False)
-        previous, run = run, _run_once(session, settings, sku, now, push)
+        previous, run = run, _run_once(session, settings, sku, now, push, say)
         run.push, run.resynced = previous.push, sorted({*previous.resynced, *stale})
         run.decisions, run.events = previous.decisions + run.decisions, previous.events + run.events
     return run
 
 
+def _quiet(_message: str) -> None:
+    pass
+
+
 def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: datetime | None,
-              push: bool) -> InventoryRun:
+              push: bool, say: Callable[[str], None]) -> InventoryRun:
     if sku is None:
-        return _catalogue(session, settings, now, push)
-    return _once(session, settings, sku, now or datetime.now(UTC), push=push)
+        return _catalogue(session, settings, now, push, say)
+    return _once(session, settings, sku, now or datetime.now(UTC), push=push, say=say)
 
 
-def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, push: bool) -> InventoryRun:
+def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, push: bool,
+               say: Callable[[str], None]) -> InventoryRun:
     """Every SKU: the database's positions and targets, the reference's decisions where one is needed; to push,
     also the database's targets that differ from what was pushed, with their channels' levels."""
     from .inventory_bulk import refresh
 
     store = session.store
+    say("reconciling the catalogue in the database")
     bulk = refresh(store, settings)
+    say(f"{bulk.skus_recomputed:,} SKU(s) recomputed ({'all' if bulk.full else 'changed since the last run'}); "
+        f"{sum(bulk.exceptions.counts.values()):,} exception(s)")
     with store.engine.connect() as conn:
         focus = pending_skus(conn, settings.source_index, sorted(settings.channels))
     focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
-    run = _once(session, settings, focus, now or datetime.now(UTC), push=push, clear_all=True)
+    say(f"deciding {len(focus):,} SKU(s): waiting and parked orders, conflicts, pre-order and allow SKUs")
+    run = _once(session, settings, focus, now or datetime.now(UTC), push=push, clear_all=True, say=say)
     # the positions are stored (inventory_position); the run reports what it decided, and a first run's
     # positions of every SKU with a waiting order (millions) are not kept alive for that
     run.recon.positions = {}
+    say("updating the positions the decisions moved")
     refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
     if push:
+        say("reading the channel levels that differ from the last push")
         more = bulk_targets(store, exclude=focus)
         run.targets += more
         run.levels.update(channel_levels(store, sorted(settings.channels), {t.sku for t in more}))
@@ -123,7 +139,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
 
 
 def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None, now: datetime, *,
-          push: bool = True, clear_all: bool = False) -> InventoryRun:
+          push: bool = True, clear_all: bool = False, say: Callable[[str], None] = _quiet) -> InventoryRun:
     """Read, decide and record in ONE transaction under the inventory lock, so two runs (or a run and the webhook
     server) never hand the same last unit to two orders: the second one reads the first one's decisions. The
     channels' levels and the targets are read and computed only to ``push``."""
@@ -133,9 +149,11 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         variants = variant_skus(conn)  # read once for the reports, the demand and the sales evidence
         demand = load_demand(conn, sku, variants=variants)
         parked = [d for d in demand if d.state in ("preorder", "backordered")]
+        say(f"reconciling their reports with {len(demand):,} open order line(s)")
         recon = reconcile(settings, iter_reports(conn, sku, variants=variants), demand)
         del demand  # the lines counted already are not needed again (the rest are in recon)
         preordered, allowed = _books(conn, sku)
+        say(f"allocating {len(recon.unplaced):,} waiting line(s) first come, first served")
         decisions, extra = decide(settings, recon, parked, now, preordered=preordered, allowed=allowed)
         allowance = _allowance(settings, recon, preordered, allowed, decisions)
         recon.available_to_sell = {key: n + allowance.get(key[1], 0)
@@ -147,9 +165,11 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
             items = channel_items(conn, channels, skus)
             levels = channel_levels(conn, channels, skus, items)
             targets = channel_targets(settings, recon, items, allowance, set(levels))
+        say(f"writing {len(decisions):,} decision(s)")
         _save_decisions(conn, decisions, now)
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
+        say(f"recording {len(found):,} conflict(s) with their evidence")
         stored, cleared = _save_conflicts(conn, recon, found, decisions, None if clear_all else sku, now,
                                           _sales(conn, settings, recon, found, now, variants))
     return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions),

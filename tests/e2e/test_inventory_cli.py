@@ -87,6 +87,13 @@ def test_reconcile_lists_conflicts_and_a_missing_table_is_a_usage_error(cli, tmp
     report = json.loads(proc.stdout)
     assert {x["kind"] for x in report["conflicts"]} == {"oversell", "disagree"}
     assert {"channel": "shop", "sku": "VASE", "available": 0} in report["available_to_sell"]
+    assert proc.stderr == ""  # no progress lines with --json
+
+    text = cli("inventory", "reconcile", cwd=tmp_path)
+    steps = [line.split("] ", 1)[1] for line in text.stderr.splitlines() if line.startswith("[")]
+    assert steps[0] == "reconciling the catalogue in the database", text.stderr
+    assert any(s.startswith("deciding ") for s in steps) and any(s.startswith("recording ") for s in steps), steps
+    assert cli("inventory", "reconcile", "--no-progress", cwd=tmp_path).stderr == ""
 
     write_store_project(tmp_path, "sqlite:///x.db", ["shop", "tills", "erp"])
     bare = cli("inventory", "reconcile", cwd=tmp_path)
