@@ -13,8 +13,12 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
   (an alias set: once "Peter Chan" and "CHAN Tai Man" are one person, a "Tai Man" at Peter's phone is him).
 - ``phone owner``: a record with a phone and no name joins the one person whose named records carry that
   phone (an SMS contact is the number's owner); only when ``MatchSettings.phone_owner`` allows it in the mode.
+- ``own phone``: the same in both modes where the merchant names the systems whose phone is always the
+  customer's own (``MatchSettings.own_phone_sources``: an SMS list, an account system; a till or a web shop is
+  not, a child gives a parent's number there): a phone-only record of such a system joins the one person who
+  gave that phone in a named record of such a system, whoever else holds the number at the till.
 
-``known name`` and ``phone owner`` run twice: a join of one pass can give the next one its person.
+``known name``, ``phone owner`` and ``own phone`` run twice: a join of one pass can give the next one its person.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
             _persons(run, name, ids)
         if run.settings.phone_owner_joins:
             _phone_owner(run, live["phone"])
+        if run.settings.own_phone_sources:
+            _own_phone(run, _common(run, "phone"))
 
 
 def _live(run: _Run, name: str, ignored: dict[str, np.ndarray]) -> np.ndarray:
@@ -68,6 +74,16 @@ def _live(run: _Run, name: str, ignored: dict[str, np.ndarray]) -> np.ndarray:
     ids = run.feats.codes[name].astype(np.int64)
     present = ids >= 0
     ids[present] = np.where(ignored[name][ids[present]], -1, ids[present])
+    return ids
+
+
+def _common(run: _Run, name: str) -> np.ndarray:
+    """Codes of identifier ``name`` per record, -1 where missing or on more than ``max_identifier_records``
+    records (a placeholder); unlike ``_live``, values seen with many given names are kept."""
+    ids = run.feats.codes[name].astype(np.int64)
+    present = ids >= 0
+    ids[present] = np.where(run.feats.counts[name][ids[present]] > run.settings.max_identifier_records, -1,
+                            ids[present])
     return ids
 
 
@@ -169,6 +185,27 @@ def _phone_owner(run: _Run, ids: np.ndarray) -> None:
         a = owner[ids[b]]
         if a >= 0:
             run.join(int(a), int(b), _link(run, int(a), int(b), "phone owner", "phone", ("the only person at this phone",)))
+
+
+def _own_phone(run: _Run, ids: np.ndarray) -> None:
+    """Records with a phone and no name from a source of own phones join the one person who gave that phone
+    as their own, in a named record of such a source."""
+    sources = set(run.settings.own_phone_sources)
+    own = np.fromiter((r.connector_id in sources for r in run.recs), bool, len(run.recs))
+    roots = run.sets.roots()
+    given = run.feats.codes["given"]
+    rows = np.flatnonzero((ids >= 0) & (given >= 0) & own)
+    pairs, first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)
+    phones = pairs // (len(roots) + 1)
+    counts = np.bincount(phones, minlength=int(ids.max(initial=0)) + 1)
+    owner = np.full(len(counts), -1, dtype=np.int64)
+    owner[phones] = rows[first]
+    owner[counts != 1] = -1
+    for b in np.flatnonzero((ids >= 0) & (given < 0) & own):
+        a = owner[ids[b]]
+        if a >= 0:
+            run.join(int(a), int(b), _link(run, int(a), int(b), "own phone", "phone",
+                                           ("the only person who gave this phone as their own",)))
 
 
 def _link(run: _Run, a: int, b: int, rule: str, field_name: str, facts: tuple[str, ...] = (),

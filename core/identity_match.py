@@ -35,7 +35,8 @@ Rules have stable names, in order of strength:
 5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``similar name`` (a typo
    apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
    names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
-   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default);
+   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default) and
+   ``own phone`` (the same through the systems named in ``MatchSettings.own_phone_sources``, in both modes);
 6. ``manual``: a stored override.
 
 Guards, as careful customer-data platforms use them:

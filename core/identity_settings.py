@@ -9,6 +9,7 @@ The contract with the store and CLI (``core/identity_config.py`` builds this mod
     max_cluster = 15           # a link that would make a person bigger than this is held as possible
     region = "HK"              # phones without a country code are read in this region
     # phone_owner = true       # a phone-only record joins the one person at its number (unset: marketing only)
+    # own_phone_sources = ["sms", "erp"]  # connectors whose phone is always the customer's own (default: none)
 
     MatchSettings.model_validate({"mode": mode, **match_table})
 
@@ -49,6 +50,10 @@ class MatchSettings(BaseModel):
     # a record with a phone and no name joins the one person whose named records carry the phone: in
     # marketing mode by default (None); true or false for both modes
     phone_owner: bool | None = None
+    # connector ids whose records always carry the customer's own phone, never a family member's (an SMS list,
+    # an account system): a phone-only record of one of them joins the one person who gave that phone as their
+    # own in a named record of one of them, in both modes. Empty by default: only the merchant knows
+    own_phone_sources: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSettings:

@@ -101,3 +101,30 @@ def test_second_pass_rules_reach_stored_persons_but_never_relink_two_of_them() -
     result = resolve([*stored, new], known={stored[0].ref: "P1", stored[1].ref: "P2"})
     assert sorted(len(p) for p in result.persons) == [1, 2] and rules_of(result) == ["similar name"]
     assert person_of(result, new.ref) == sorted([new.ref, stored[0].ref])
+
+
+def test_a_phone_alone_joins_the_one_person_who_gave_it_as_their_own_in_strict_mode_too() -> None:
+    own = MatchSettings(own_phone_sources=("erp", "sms"))
+    owner = [rec("erp", "a", phone=PHONE, full_name="CHAN Tai Man"),
+             rec("tills", "b", phone=PHONE, full_name="CHAN Tai Man")]
+    sms = rec("sms", "c", phone="+852 9123 4567")
+    assert len(resolve([*owner, sms]).persons) == 2
+    result = resolve([*owner, sms], own)
+    assert len(result.persons) == 1 and "own phone" in rules_of(result)
+    # a child who gave the parent's number at the till is at the phone too: the parent's ERP account says whose
+    child = rec("tills", "d", phone=PHONE, full_name="CHAN Siu Ming")
+    result = resolve([*owner, child, sms], own)
+    assert person_of(result, sms.ref) == sorted([owner[0].ref, owner[1].ref, sms.ref])
+    assert person_of(result, child.ref) == [child.ref]
+
+
+def test_a_phone_alone_stays_apart_when_only_the_till_holds_its_number() -> None:
+    own = MatchSettings(own_phone_sources=("erp", "sms"))
+    child = rec("tills", "d", phone=PHONE, full_name="CHAN Siu Ming")  # perhaps a parent's number
+    sms = rec("sms", "c", phone=PHONE)
+    assert len(resolve([child, sms], own).persons) == 2
+    # nor when two people both call it their own, nor when the phone-only record is not from such a source
+    two = [rec("erp", "a", phone=PHONE, full_name="CHAN Tai Man"), rec("erp", "b", phone=PHONE, full_name="WONG Mei")]
+    assert person_of(resolve([*two, sms], own), sms.ref) == [sms.ref]
+    walk_in = rec("tills", "w", phone=PHONE)
+    assert person_of(resolve([two[0], walk_in], own), walk_in.ref) == [walk_in.ref]
