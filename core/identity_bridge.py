@@ -16,7 +16,9 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
 - ``own phone``: the same in both modes where the merchant names the systems whose phone is always the
   customer's own (``MatchSettings.own_phone_sources``: an SMS list, an account system; a till or a web shop is
   not, a child gives a parent's number there): a phone-only record of such a system joins the one person who
-  gave that phone in a named record of such a system, whoever else holds the number at the till.
+  gave that phone in a named record of such a system, whoever else holds the number at the till; and two
+  persons who both gave one phone there under different given names (an English name in the ERP, the Chinese
+  one on the SMS list) are one person, unless their surnames or birth dates differ.
 
 ``known name``, ``phone owner`` and ``own phone`` run twice: a join of one pass can give the next one its person.
 """
@@ -188,13 +190,15 @@ def _phone_owner(run: _Run, ids: np.ndarray) -> None:
 
 
 def _own_phone(run: _Run, ids: np.ndarray) -> None:
-    """Records with a phone and no name from a source of own phones join the one person who gave that phone
-    as their own, in a named record of such a source."""
+    """Persons who gave one phone as their own are one person (``own phone``: surnames and birth dates not
+    different); then records with a phone and no name from a source of own phones join the one person who
+    gave that phone as their own, in a named record of such a source."""
     sources = set(run.settings.own_phone_sources)
     own = np.fromiter((r.connector_id in sources for r in run.recs), bool, len(run.recs))
-    roots = run.sets.roots()
     given = run.feats.codes["given"]
     rows = np.flatnonzero((ids >= 0) & (given >= 0) & own)
+    _one_owner(run, ids, rows)
+    roots = run.sets.roots()
     pairs, first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)
     phones = pairs // (len(roots) + 1)
     counts = np.bincount(phones, minlength=int(ids.max(initial=0)) + 1)
@@ -206,6 +210,25 @@ def _own_phone(run: _Run, ids: np.ndarray) -> None:
         if a >= 0:
             run.join(int(a), int(b), _link(run, int(a), int(b), "own phone", "phone",
                                            ("the only person who gave this phone as their own",)))
+
+
+def _one_owner(run: _Run, ids: np.ndarray, rows: np.ndarray) -> None:
+    """Join the persons whose named records ``rows`` (of sources of own phones) give one phone, unless their
+    surnames or birth dates differ."""
+    roots = run.sets.roots()
+    codes = run.feats.codes
+    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
+    groups = list(_groups(ids, rows[first]))  # one record per (phone, person)
+    involved = np.isin(roots, roots[np.concatenate(groups)] if groups else [])
+    surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("surname", "dob"))
+    for group in groups:
+        a = int(group[0])
+        for b in map(int, group[1:]):
+            sa, sb = surnames.get(roots[a], set()), surnames.get(roots[b], set())
+            da, db = dobs.get(roots[a], set()), dobs.get(roots[b], set())
+            if (sa & sb or not (sa and sb)) and (da & db or not (da and db)):
+                facts = ("both gave this phone as their own", f"first names {_given(run, a, b)}")
+                run.join(a, b, _link(run, a, b, "own phone", "phone", facts))
 
 
 def _link(run: _Run, a: int, b: int, rule: str, field_name: str, facts: tuple[str, ...] = (),

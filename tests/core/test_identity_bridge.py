@@ -128,3 +128,16 @@ def test_a_phone_alone_stays_apart_when_only_the_till_holds_its_number() -> None
     assert person_of(resolve([*two, sms], own), sms.ref) == [sms.ref]
     walk_in = rec("tills", "w", phone=PHONE)
     assert person_of(resolve([two[0], walk_in], own), walk_in.ref) == [walk_in.ref]
+
+
+def test_two_names_that_both_gave_one_phone_as_their_own_are_one_person_unless_surname_or_birth_differs() -> None:
+    own = MatchSettings(own_phone_sources=("erp", "sms"))
+    taiman = rec("erp", "a", phone=PHONE, full_name="CHAN Tai Man", birth_date="1970-01-02")
+    peter = rec("sms", "b", phone=PHONE, first_name="Peter")
+    result = resolve([taiman, peter], own)
+    assert len(result.persons) == 1 and rules_of(result) == ["own phone"]
+    assert len(resolve([taiman, peter]).persons) == 2
+    son = rec("erp", "c", phone=PHONE, full_name="CHAN Siu Ming", birth_date="1999-03-04")
+    wife = rec("erp", "d", phone=PHONE, full_name="WONG Mei Ling")
+    assert len(resolve([taiman, son], own).persons) == 2
+    assert len(resolve([taiman, wife], own).persons) == 2
