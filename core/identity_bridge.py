@@ -4,6 +4,10 @@ The first pass (``identity_match``) joins records by one identifier with the sam
 score in which different given names void the household fields. Real customers defeat it in ways this pass
 handles, each with a rule of its own that ``identity_explain`` puts in words:
 
+- ``whole name``: the same phone or email, given name and surname, birth dates not different, even where the
+  identifier is shared (seen with more than ``max_given_names`` given names: a family phone where the father
+  is known as Peter and as Tai Man and a child gave the number too), not where it is on more than
+  ``max_identifier_records`` records.
 - ``similar name``: the same phone or email, given names one slip apart (``Tai Man``/``Tai Mun``: a vowel
   changed, a letter added or dropped, two neighbours swapped) and no different surname. A changed consonant is
   not a slip: siblings often share one syllable and differ in another (``Ka Wing``/``Ka Ming``).
@@ -59,6 +63,8 @@ def one_slip(x: str, y: str) -> bool:
 def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
     """The second pass over ``run``'s records, after the first pass's rules and fuzzy links."""
     live = {name: _live(run, name, ignored) for name in _IDENTIFIERS}
+    for name in _IDENTIFIERS:
+        _whole_name(run, name, _common(run, name))
     for name, ids in live.items():
         _similar_names(run, name, ids)
         _birth_date(run, name, ids)
@@ -113,6 +119,24 @@ def _similar_names(run: _Run, name: str, ids: np.ndarray) -> None:
                 if same_surname and one_slip(values[given[a]], values[given[b]]):
                     facts = (f"first names {_given(run, a, b)} one slip apart",)
                     run.join(int(a), int(b), _link(run, int(a), int(b), "similar name", name, facts))
+
+
+def _whole_name(run: _Run, name: str, ids: np.ndarray) -> None:
+    """Records at one identifier, even a shared one, with the same given name and surname (``whole name``;
+    birth dates not different)."""
+    from .identity_match import _pair_key, _stars
+
+    codes = run.feats.codes
+    surname = np.where(codes["surname"] >= 0, codes["surname"], -1)
+    empty = np.flatnonzero(run.feats.values["surname"] == "")
+    surname[np.isin(surname, empty)] = -1
+    key = _pair_key(_pair_key(ids, codes["given"]), surname)
+    dob = codes["dob"]
+    for a, b in zip(*_stars(key, run.is_known), strict=True):
+        if dob[a] >= 0 and dob[b] >= 0 and dob[a] != dob[b]:
+            continue
+        facts = (f"same name {_given(run, a)} {_value(run, 'surname', codes['surname'][a])}",)
+        run.join(int(a), int(b), _link(run, int(a), int(b), "whole name", name, facts))
 
 
 def _birth_date(run: _Run, name: str, ids: np.ndarray) -> None:

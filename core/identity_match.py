@@ -32,7 +32,8 @@ Rules have stable names, in order of strength:
 4. ``fuzzy``: a Fellegi-Sunter score (``core/identity_score.py``) of names, birth date, address, city, postcode,
    phone, email and national id over blocked candidate pairs (``core/identity_blocking.py``); merged when its
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
-5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``similar name`` (a typo
+5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``whole name`` (given name
+   and surname at one phone or email, even a shared one), ``similar name`` (a typo
    apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
    names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
    joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default) and

@@ -88,6 +88,10 @@ def test_a_phone_alone_joins_the_one_person_at_that_phone_in_marketing_mode_only
                                              "one this person is already known by from another record"),
     ("phone owner", "+85291234567", "share the phone +852 9123 4567 (one of them has no name; no other person's "
                                     "record carries this number)"),
+    ("own phone", "+85291234567", "share the phone +852 9123 4567 which both systems hold as the customer's own "
+                                  "number (first names Tai Man / Tai Mun)"),
+    ("whole name", "+85291234567", "share the phone +852 9123 4567 and the same first name and surname (Tai Man), "
+                                   "though other people use this contact too"),
 ])
 def test_every_second_pass_rule_is_explained_in_words(rule: str, value: str, words: str) -> None:
     a = {"first_name": "Tai Man", "birth_date": "1984-05-07"}
@@ -141,3 +145,21 @@ def test_two_names_that_both_gave_one_phone_as_their_own_are_one_person_unless_s
     wife = rec("erp", "d", phone=PHONE, full_name="WONG Mei Ling")
     assert len(resolve([taiman, son], own).persons) == 2
     assert len(resolve([taiman, wife], own).persons) == 2
+
+
+def test_the_same_whole_name_at_a_phone_shared_by_a_family_is_one_person_unless_born_apart() -> None:
+    family = [rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"), rec("shop", "b", phone=PHONE,
+              first_name="Peter", last_name="Chan"), rec("tills", "c", phone=PHONE, full_name="CHAN Siu Ming"),
+              rec("tills", "d", phone=PHONE, full_name="CHAN Mei Ling")]
+    again = rec("shop", "e", phone=PHONE, first_name="Tai-man", last_name="Chan")
+    result = resolve([*family, again])
+    assert "+85291234567" in result.shared  # four given names: the phone alone is no evidence
+    assert person_of(result, again.ref) == sorted([family[0].ref, again.ref])
+    assert rules_of(result) == ["whole name"]
+    son = rec("shop", "f", phone=PHONE, first_name="Tai Man", last_name="Chan", birth_date="2001-02-03")
+    father = rec("tills", "g", phone=PHONE, full_name="CHAN Tai Man", birth_date="1970-05-06")
+    result = resolve([*family[1:], son, father])
+    assert person_of(result, son.ref) == [son.ref]
+    nameless_surname = rec("sms", "h", phone=PHONE, first_name="Siu Ming")
+    result = resolve([*family, nameless_surname])
+    assert person_of(result, nameless_surname.ref) == [nameless_surname.ref]
