@@ -24,13 +24,20 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
   persons who both gave one phone there under different given names (an English name in the ERP, the Chinese
   one on the SMS list) are one person, unless their surnames or birth dates differ.
 
-``known name``, ``phone owner`` and ``own phone`` run twice: a join of one pass can give the next one its person.
+- ``email name``: two persons at one phone, one of them holding an email whose local part spells a given name
+  of the other (four letters or more) of the other kind than the name given with that email (``Peter`` at
+  ``taimanchan@``, the other known as ``Tai Man``), the other not holding that email, surnames and birth dates
+  not different; only where ``MatchSettings.email_names`` allows it (marketing by default: about one such join
+  in twenty in the synthetic bench is a spouse's email and phone).
+
+``known name``, ``phone owner``, ``own phone`` and ``email name`` run twice: a join of one pass can give the next
+one its person.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +82,8 @@ def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
             _phone_owner(run, live["phone"])
         if run.settings.own_phone_sources:
             _own_phone(run, _common(run, "phone"))
+        if run.settings.email_name_joins:
+            _email_name(run, live["phone"])
 
 
 def _live(run: _Run, name: str, ignored: dict[str, np.ndarray]) -> np.ndarray:
@@ -253,6 +262,67 @@ def _one_owner(run: _Run, ids: np.ndarray, rows: np.ndarray) -> None:
             if (sa & sb or not (sa and sb)) and (da & db or not (da and db)):
                 facts = ("both gave this phone as their own", f"first names {_given(run, a, b)}")
                 run.join(a, b, _link(run, a, b, "own phone", "phone", facts))
+
+
+def _email_name(run: _Run, ids: np.ndarray) -> None:
+    """Persons at one phone, one of them with an email that spells a given name of the other, of the other kind
+    than the name given with that email (``Peter`` at ``taimanchan@``, the other known as ``Tai Man``): one
+    person, unless the other holds that email too, or their surnames or birth dates differ."""
+    roots = run.sets.roots()
+    codes = run.feats.codes
+    rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
+    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
+    pairs = [(int(a), int(b)) for group in _groups(ids, rows[first]) for k, a in enumerate(group)
+             for b in group[k + 1:]]
+    involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
+    names, surnames, dobs, emails = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob", "email"))
+    spelt = _spelt_names(run, roots, involved)
+    for a, b in pairs:
+        ra, rb = roots[a], roots[b]
+        if run.sets.find(a) == run.sets.find(b) or names.get(ra, set()) & names.get(rb, set()):
+            continue
+        hit = _spells(run, spelt.get(ra, ()), names.get(rb, set()), emails.get(rb, set())) or _spells(
+            run, spelt.get(rb, ()), names.get(ra, set()), emails.get(ra, set()))
+        sa, sb, da, db = surnames.get(ra, set()), surnames.get(rb, set()), dobs.get(ra, set()), dobs.get(rb, set())
+        if hit is not None and (sa & sb or not (sa and sb)) and (da & db or not (da and db)):
+            name, email = hit
+            facts = (f"email {_value(run, 'email', email)} spells {_value(run, 'given', name)}",
+                     f"first names {_given(run, a, b)}")
+            run.join(a, b, _link(run, a, b, "email name", "phone", facts))
+
+
+def _spelt_names(run: _Run, roots: np.ndarray, involved: np.ndarray) -> dict[int, list[tuple[str, bool, int]]]:
+    """Per involved person: each email it holds on a named record, as (the letters of its local part, whether
+    that record's given name is Cantonese, the email code)."""
+    from .identity_normalize import is_cantonese
+
+    codes, values = run.feats.codes, run.feats.values
+    rows = np.flatnonzero((codes["email"] >= 0) & (codes["given"] >= 0) & involved)
+    out: dict[int, list[tuple[str, bool, int]]] = {}
+    for k in rows:
+        local = str(values["email"][codes["email"][k]]).rpartition("@")[0]
+        entry = ("".join(c for c in local if c.isalpha()), is_cantonese(str(values["given"][codes["given"][k]])),
+                 int(codes["email"][k]))
+        out.setdefault(int(roots[k]), []).append(entry)
+    return out
+
+
+def _spells(run: _Run, spelt: Iterable[tuple[str, bool, int]], names: set[int], held: set[int],
+            ) -> tuple[int, int] | None:
+    """The (given name code, email code) of an email in ``spelt`` that spells one of ``names`` (four letters or
+    more) of the other kind than its own record's name and is not among the other person's emails ``held``;
+    None if there is none."""
+    from .identity_normalize import is_cantonese
+
+    values = run.feats.values["given"]
+    for letters, cantonese, email in spelt:
+        if email in held:
+            continue
+        for code in names:
+            name = str(values[code])
+            if len(name) >= 4 and name in letters and is_cantonese(name) != cantonese:
+                return code, email
+    return None
 
 
 def _link(run: _Run, a: int, b: int, rule: str, field_name: str, facts: tuple[str, ...] = (),

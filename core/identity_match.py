@@ -37,7 +37,8 @@ Rules have stable names, in order of strength:
    apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
    names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
    joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default) and
-   ``own phone`` (the same through the systems named in ``MatchSettings.own_phone_sources``, in both modes);
+   ``own phone`` (the same through the systems named in ``MatchSettings.own_phone_sources``, in both modes)
+   and ``email name`` (an email spelling the other person's Chinese or English name, marketing by default);
 6. ``manual``: a stored override.
 
 Guards, as careful customer-data platforms use them:

@@ -10,6 +10,7 @@ The contract with the store and CLI (``core/identity_config.py`` builds this mod
     region = "HK"              # phones without a country code are read in this region
     # phone_owner = true       # a phone-only record joins the one person at its number (unset: marketing only)
     # own_phone_sources = ["sms", "erp"]  # connectors whose phone is always the customer's own (default: none)
+    # email_names = true        # an email spelling another given name joins at one phone (unset: marketing only)
 
     MatchSettings.model_validate({"mode": mode, **match_table})
 
@@ -55,6 +56,10 @@ class MatchSettings(BaseModel):
     # own in a named record of one of them, in both modes. Empty by default: only the merchant knows
     own_phone_sources: tuple[str, ...] = ()
 
+    # persons at one phone, one with an email spelling the other's given name of the other kind (Peter at
+    # taimanchan@, the other known as Tai Man), are one person: in marketing mode by default (None)
+    email_names: bool | None = None
+
     @model_validator(mode="after")
     def _ordered(self) -> MatchSettings:
         if self.possible_threshold > min(self.strict_threshold, self.marketing_threshold):
@@ -65,6 +70,11 @@ class MatchSettings(BaseModel):
     def phone_owner_joins(self) -> bool:
         """Whether a phone-only record joins the one person at its phone in the selected mode."""
         return self.mode == "marketing" if self.phone_owner is None else self.phone_owner
+
+    @property
+    def email_name_joins(self) -> bool:
+        """Whether an email spelling another given name joins two persons at one phone in the selected mode."""
+        return self.mode == "marketing" if self.email_names is None else self.email_names
 
     @property
     def auto_threshold(self) -> float:

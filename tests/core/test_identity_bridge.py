@@ -92,6 +92,8 @@ def test_a_phone_alone_joins_the_one_person_at_that_phone_in_marketing_mode_only
                                   "number (first names Tai Man / Tai Mun)"),
     ("whole name", "+85291234567", "share the phone +852 9123 4567 and the same first name and surname (Tai Man), "
                                    "though other people use this contact too"),
+    ("email name", "+85291234567", "share the phone +852 9123 4567 and one's email spells the other's first name "
+                                   "(Tai Man / Tai Mun: one person known by two names)"),
 ])
 def test_every_second_pass_rule_is_explained_in_words(rule: str, value: str, words: str) -> None:
     a = {"first_name": "Tai Man", "birth_date": "1984-05-07"}
@@ -163,3 +165,30 @@ def test_the_same_whole_name_at_a_phone_shared_by_a_family_is_one_person_unless_
     nameless_surname = rec("sms", "h", phone=PHONE, first_name="Siu Ming")
     result = resolve([*family, nameless_surname])
     assert person_of(result, nameless_surname.ref) == [nameless_surname.ref]
+
+
+def test_an_email_spelling_the_other_kind_of_name_joins_two_persons_at_one_phone_in_marketing_mode() -> None:
+    marketing = MatchSettings(mode="marketing")
+    peter = rec("shop", "a", phone=PHONE, email="taimanchan@example.com", first_name="Peter", last_name="Chan")
+    taiman = rec("tills", "b", phone=PHONE, full_name="CHAN Tai Man")
+    result = resolve([peter, taiman], marketing)
+    assert len(result.persons) == 1 and rules_of(result) == ["email name"]
+    assert len(resolve([peter, taiman]).persons) == 2  # not in strict mode by default
+    assert len(resolve([peter, taiman], MatchSettings(email_names=True)).persons) == 1
+
+
+def test_an_email_of_a_spouse_or_sibling_does_not_join_two_persons_at_one_phone() -> None:
+    marketing = MatchSettings(mode="marketing")
+    # the wife shops with her husband's email and phone; he holds the email himself
+    wife = rec("shop", "a", phone=PHONE, email="taimanchan@example.com", first_name="Mary", last_name="Chan")
+    husband = [rec("tills", "b", phone=PHONE, full_name="CHAN Tai Man"),
+               rec("shop", "c", phone=PHONE, email="taimanchan@example.com", first_name="Tai Man", last_name="Chan")]
+    assert person_of(resolve([wife, *husband], marketing), wife.ref) == [wife.ref]
+    # an English name in the email of a person with an English name: a sibling's email
+    calvin = rec("shop", "d", phone=PHONE, email="gary.ma@example.com", first_name="Calvin", last_name="Ma")
+    gary = rec("tills", "e", phone=PHONE, full_name="MA Gary")
+    assert len(resolve([calvin, gary], marketing).persons) == 2
+    # another surname
+    janice = rec("shop", "f", phone=PHONE, email="mokwan667@example.com", first_name="Janice", last_name="Yau")
+    mokwan = rec("tills", "g", phone=PHONE, full_name="Mo Kwan Yeung")
+    assert len(resolve([janice, mokwan], marketing).persons) == 2
