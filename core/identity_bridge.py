@@ -199,8 +199,10 @@ def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname:
 def _by_root(roots: np.ndarray, codes: np.ndarray, involved: np.ndarray) -> dict[int, set[int]]:
     """The codes of one field each ``involved`` person holds on any of its records."""
     rows = np.flatnonzero((codes >= 0) & involved)
+    width = int(codes.max(initial=0)) + 1
+    pairs = np.unique(roots[rows] * width + codes[rows])
     out: dict[int, set[int]] = {}
-    for root, code in set(zip(roots[rows].tolist(), codes[rows].tolist())):
+    for root, code in zip((pairs // width).tolist(), (pairs % width).tolist()):
         out.setdefault(root, set()).add(code)
     return out
 
@@ -227,7 +229,7 @@ def _own_phone(run: _Run, ids: np.ndarray) -> None:
     different); then records with a phone and no name from a source of own phones join the one person who
     gave that phone as their own, in a named record of such a source."""
     sources = set(run.settings.own_phone_sources)
-    own = np.fromiter((r.connector_id in sources for r in run.recs), bool, len(run.recs))
+    own = np.isin(run.feats.connector, [k for k, c in enumerate(run.feats.connector_ids) if c in sources])
     given = run.feats.codes["given"]
     rows = np.flatnonzero((ids >= 0) & (given >= 0) & own)
     _one_owner(run, ids, rows)
@@ -274,9 +276,10 @@ def _email_name(run: _Run, ids: np.ndarray) -> None:
     first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
     pairs = [(int(a), int(b)) for group in _groups(ids, rows[first]) for k, a in enumerate(group)
              for b in group[k + 1:]]
+    spelt = _spelt_names(run, roots, np.isin(roots, [roots[k] for pair in pairs for k in pair]))
+    pairs = [(a, b) for a, b in pairs if roots[a] in spelt or roots[b] in spelt]  # an email on either side
     involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
     names, surnames, dobs, emails = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob", "email"))
-    spelt = _spelt_names(run, roots, involved)
     for a, b in pairs:
         ra, rb = roots[a], roots[b]
         if run.sets.find(a) == run.sets.find(b) or names.get(ra, set()) & names.get(rb, set()):
@@ -299,12 +302,17 @@ def _spelt_names(run: _Run, roots: np.ndarray, involved: np.ndarray) -> dict[int
     codes, values = run.feats.codes, run.feats.values
     rows = np.flatnonzero((codes["email"] >= 0) & (codes["given"] >= 0) & involved)
     out: dict[int, list[tuple[str, bool, int]]] = {}
-    for k in rows:
-        local = str(values["email"][codes["email"][k]]).rpartition("@")[0]
-        entry = ("".join(c for c in local if c.isalpha()), is_cantonese(str(values["given"][codes["given"][k]])),
-                 int(codes["email"][k]))
-        out.setdefault(int(roots[k]), []).append(entry)
+    for root, email, given in set(zip(roots[rows].tolist(), codes["email"][rows].tolist(),
+                                      codes["given"][rows].tolist())):
+        entry = (_letters(str(values["email"][email])), is_cantonese(str(values["given"][given])), email)
+        out.setdefault(root, []).append(entry)
     return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _letters(email: str) -> str:
+    """The letters of an email's local part (``tai.man.chan85`` -> ``taimanchan``)."""
+    return "".join(c for c in email.rpartition("@")[0] if c.isalpha())
 
 
 def _spells(run: _Run, spelt: Iterable[tuple[str, bool, int]], names: set[int], held: set[int],
