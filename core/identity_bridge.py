@@ -10,7 +10,8 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
   ``max_identifier_records`` records.
 - ``similar name``: the same phone or email, given names one slip apart (``Tai Man``/``Tai Mun``: a vowel
   changed, a letter added or dropped, two neighbours swapped) and no different surname. A changed consonant is
-  not a slip: siblings often share one syllable and differ in another (``Ka Wing``/``Ka Ming``).
+  not a slip: siblings often share one syllable and differ in another (``Ka Wing``/``Ka Ming``), unless the
+  change leaves no Cantonese name at all (``Tai Man``/``Tai Mgn``: a typo, ``mistyped``).
 - ``birth date``: the same phone or email, surname and birth date, whatever the given names (an English
   name in one system, the Chinese one in another); only twins who share a number look like that.
 - ``known name``: two persons at one phone or email, one of them already known by a given name of the other
@@ -45,7 +46,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .identity_match import Link, _Run
 
-__all__ = ["bridge", "one_slip"]
+__all__ = ["bridge", "mistyped", "one_slip"]
 
 _VOWELS = frozenset("aeiou")
 _IDENTIFIERS = ("phone", "email")
@@ -65,6 +66,18 @@ def one_slip(x: str, y: str) -> bool:
         pair = {x[diff[0]], y[diff[0]]}
         return pair <= _VOWELS or pair == {"u", "w"}
     return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def mistyped(x: str, y: str) -> bool:
+    """Whether one of two given names is the other, a Cantonese name, with one letter changed into something
+    that is no Cantonese name (``taiman``/``taimgn``); a change between two real names (``kawing``/``kaming``)
+    is a sibling, never a typo."""
+    from .identity_normalize import is_cantonese
+
+    if len(x) != len(y) or len(x) < 4 or sum(p != q for p, q in zip(x, y, strict=True)) != 1:
+        return False
+    return is_cantonese(x) != is_cantonese(y)
 
 
 def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
@@ -125,7 +138,8 @@ def _similar_names(run: _Run, name: str, ids: np.ndarray) -> None:
         for k, a in enumerate(group):
             for b in group[k + 1:]:
                 same_surname = surname[a] < 0 or surname[b] < 0 or surname[a] == surname[b]
-                if same_surname and one_slip(values[given[a]], values[given[b]]):
+                if same_surname and (one_slip(values[given[a]], values[given[b]])
+                                     or mistyped(values[given[a]], values[given[b]])):
                     facts = (f"first names {_given(run, a, b)} one slip apart",)
                     run.join(int(a), int(b), _link(run, int(a), int(b), "similar name", name, facts))
 

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
-from .identity_bridge import bridge, one_slip
+from .identity_bridge import bridge, mistyped, one_slip
 from .identity_features import Features, extract
 from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
                              prior_bits)
@@ -402,13 +402,14 @@ def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _too_many_names(combo: np.ndarray, width: int, names: np.ndarray, n: int, most: int) -> np.ndarray:
     """Per identifier code, whether it is seen with more than ``most`` given names (``combo``: sorted distinct
-    identifier * ``width`` + given name); spellings one slip apart count once (``Tai Man`` and ``Tai Mun`` are
-    one name, not a second person)."""
+    identifier * ``width`` + given name); spellings one slip or one typo apart count once (``Tai Man``, ``Tai Mun``
+    and ``Tai Mgn`` are one name, not a second person)."""
     ids, first, counts = np.unique(combo // width, return_index=True, return_counts=True)
     over = np.zeros(n, dtype=bool)
     for code, lo, many in zip(ids[counts > most], first[counts > most], counts[counts > most], strict=True):
         given = [str(names[g]) for g in combo[lo:lo + many] % width]
-        over[code] = len(given) - sum(any(one_slip(x, y) for y in given[:k]) for k, x in enumerate(given)) > most
+        over[code] = len(given) - sum(any(one_slip(x, y) or mistyped(x, y) for y in given[:k])
+                                      for k, x in enumerate(given)) > most
     return over
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storesync.core.identity_bridge import one_slip
+from storesync.core.identity_bridge import mistyped, one_slip
 from storesync.core.identity_explain import _shared
 from storesync.core.identity_match import IdentityRecord, MatchSettings, resolve
 
@@ -30,6 +30,20 @@ def rules_of(result) -> list[str]:
 ])
 def test_one_slip_is_a_vowel_a_letter_more_or_less_or_a_swap_never_a_consonant(x: str, y: str, slip: bool) -> None:
     assert one_slip(x, y) is slip
+
+
+@pytest.mark.parametrize(("x", "y", "typo"), [
+    ("taiman", "taimgn", True), ("taimgn", "taiman", True), ("kawing", "kaming", False), ("peter", "petek", False),
+    ("taiman", "taiman", False), ("taiman", "taimgnx", False), ("kaho", "kahk", True), ("ho", "hk", False),
+])
+def test_a_typo_leaves_no_cantonese_name_where_a_sibling_has_another_one(x: str, y: str, typo: bool) -> None:
+    assert mistyped(x, y) is typo
+
+
+def test_a_consonant_typo_at_one_phone_is_one_person() -> None:
+    result = resolve([rec("tills", "a", phone=PHONE, full_name="CHAN Tai Man"),
+                      rec("shop", "b", phone=PHONE, first_name="Tai Mgn", last_name="Chan")])
+    assert len(result.persons) == 1 and rules_of(result) == ["similar name"]
 
 
 def test_names_a_typo_apart_at_one_phone_are_one_person_but_siblings_sharing_a_syllable_are_not() -> None:
