@@ -15,7 +15,8 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
 - ``birth date``: the same phone or email, surname and birth date, whatever the given names (an English
   name in one system, the Chinese one in another); only twins who share a number look like that.
 - ``known name``: two persons at one phone or email, one of them already known by a given name of the other
-  (an alias set: once "Peter Chan" and "CHAN Tai Man" are one person, a "Tai Man" at Peter's phone is him).
+  (an alias set: once "Peter Chan" and "CHAN Tai Man" are one person, a "Tai Man" at Peter's phone is him),
+  also where the identifier is shared (a child gave Peter's number too: a third given name at it).
 - ``phone owner``: a record with a phone and no name joins the one person whose named records carry that
   phone (an SMS contact is the number's owner); only when ``MatchSettings.phone_owner`` allows it in the mode.
 - ``own phone``: the same in both modes where the merchant names the systems whose phone is always the
@@ -89,6 +90,8 @@ def bridge(run: _Run, ignored: dict[str, np.ndarray]) -> None:
         _similar_names(run, name, ids)
         _birth_date(run, name, ids)
     for _round in range(2):
+        for name in _IDENTIFIERS:
+            _persons(run, name, _common(run, name), known_only=True)
         for name, ids in live.items():
             _persons(run, name, ids)
         if run.settings.phone_owner_joins:
@@ -174,10 +177,10 @@ def _birth_date(run: _Run, name: str, ids: np.ndarray) -> None:
         run.join(int(a), int(b), _link(run, int(a), int(b), "birth date", name, facts))
 
 
-def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
+def _persons(run: _Run, name: str, ids: np.ndarray, known_only: bool = False) -> None:
     """Persons at one identifier that share a given name somewhere among their records (``known name``; not
     when their birth dates differ), or a surname and a birth date (``birth date``, the persons' version of the
-    record rule)."""
+    record rule); with ``known_only``, ``known name`` alone (at an identifier a family shares)."""
     roots = run.sets.roots()
     codes = run.feats.codes
     rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
@@ -191,7 +194,7 @@ def _persons(run: _Run, name: str, ids: np.ndarray) -> None:
             dob_a, dob_b = dobs.get(roots[a], set()), dobs.get(roots[b], set())
             link = _person_link(run, a, b, name, names.get(roots[a], set()) & names.get(roots[b], set()),
                                 surnames.get(roots[a], set()) & surnames.get(roots[b], set()), dob_a, dob_b)
-            if link is not None:
+            if link is not None and (not known_only or names.get(roots[a], set()) & names.get(roots[b], set())):
                 run.join(a, b, link)
 
 

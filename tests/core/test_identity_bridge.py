@@ -176,9 +176,10 @@ def test_the_same_whole_name_at_a_phone_shared_by_a_family_is_one_person_unless_
     father = rec("tills", "g", phone=PHONE, full_name="CHAN Tai Man", birth_date="1970-05-06")
     result = resolve([*family[1:], son, father])
     assert person_of(result, son.ref) == [son.ref]
-    nameless_surname = rec("sms", "h", phone=PHONE, first_name="Siu Ming")
-    result = resolve([*family, nameless_surname])
-    assert person_of(result, nameless_surname.ref) == [nameless_surname.ref]
+    first_only = rec("sms", "h", phone=PHONE, first_name="Siu Ming")  # no surname: no whole name, a known name
+    result = resolve([*family, first_only])
+    assert person_of(result, first_only.ref) == sorted([family[2].ref, first_only.ref])
+    assert rules_of(result) == ["known name"]
 
 
 def test_an_email_spelling_the_other_kind_of_name_joins_two_persons_at_one_phone_in_marketing_mode() -> None:
@@ -206,3 +207,14 @@ def test_an_email_of_a_spouse_or_sibling_does_not_join_two_persons_at_one_phone(
     janice = rec("shop", "f", phone=PHONE, email="mokwan667@example.com", first_name="Janice", last_name="Yau")
     mokwan = rec("tills", "g", phone=PHONE, full_name="Mo Kwan Yeung")
     assert len(resolve([janice, mokwan], marketing).persons) == 2
+
+
+def test_a_name_the_person_is_known_by_joins_at_a_phone_the_family_shares_and_the_child_stays_apart() -> None:
+    peter = rec("shop", "a", phone=PHONE, email=EMAIL, first_name="Peter", last_name="Chan", birth_date="1984-05-07")
+    taiman = rec("tills", "b", email=EMAIL, full_name="CHAN Tai Man", birth_date="07/05/1984")
+    child = rec("tills", "c", phone=PHONE, full_name="CHAN Siu Ming")
+    erp = rec("erp", "d", phone=PHONE, full_name="Tai Man Chan")
+    result = resolve([peter, taiman, child, erp])
+    assert "+85291234567" in result.shared  # Peter, Tai Man and Siu Ming at one phone
+    assert person_of(result, erp.ref) == sorted([peter.ref, taiman.ref, erp.ref])
+    assert person_of(result, child.ref) == [child.ref]
