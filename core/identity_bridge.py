@@ -25,7 +25,6 @@ handles, each with a rule of its own that ``identity_explain`` puts in words:
   gave that phone in a named record of such a system, whoever else holds the number at the till; and two
   persons who both gave one phone there under different given names (an English name in the ERP, the Chinese
   one on the SMS list) are one person, unless their surnames or birth dates differ.
-
 - ``email name``: two persons at one phone, one of them holding an email whose local part spells a given name
   of the other (four letters or more) of the other kind than the name given with that email (``Peter`` at
   ``taimanchan@``, the other known as ``Tai Man``), the other not holding that email, surnames and birth dates

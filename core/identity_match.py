@@ -36,7 +36,7 @@ Rules have stable names, in order of strength:
    and surname at one phone or email, even a shared one), ``similar name`` (a typo
    apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
    names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
-   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default) and
+   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default),
    ``own phone`` (the same through the systems named in ``MatchSettings.own_phone_sources``, in both modes)
    and ``email name`` (an email spelling the other person's Chinese or English name, marketing by default);
 6. ``manual``: a stored override.
@@ -50,7 +50,8 @@ Guards, as careful customer-data platforms use them:
 - a record without a name joins through an identifier only when that identifier is seen with one given name
   (spellings a typo apart count once), and through a phone only where ``phone_owner`` allows it (marketing by
   default; a child gives a parent's number at the till; the parent's SMS contact is then the number alone and
-  would join the child);
+  would join the child), or where the number was given as the person's own in a system named in
+  ``own_phone_sources``;
 - when two records' given names clearly differ, their household fields count for nothing (strict: phone,
   email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
 - two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
