@@ -129,14 +129,16 @@ def _check(config: Config) -> tuple[list[ConfigIssue], IdentitySettings | None]:
     except ValidationError as exc:
         return pydantic_issues(exc, file, prefix="identity", model=IdentitySettings), None
     issues: list[ConfigIssue] = []
+    own_phone: tuple[str, ...] = ()
     try:
-        settings.match_settings()
+        own_phone = settings.match_settings().own_phone_sources
     except ValidationError as exc:
         from .identity_settings import MatchSettings
 
         issues += pydantic_issues(exc, file, prefix="identity.match", model=MatchSettings)
     survivorship = settings.survivorship
-    named = [("identity.survivorship.sources", i, cid) for i, cid in enumerate(survivorship.sources)]
+    named = [("identity.match.own_phone_sources", i, cid) for i, cid in enumerate(own_phone)]
+    named += [("identity.survivorship.sources", i, cid) for i, cid in enumerate(survivorship.sources)]
     named += [(f"identity.survivorship.fields.{f}.sources", i, cid) for f, rule in survivorship.fields.items()
               for i, cid in enumerate(rule.sources or [])]
     for key, i, cid in named:

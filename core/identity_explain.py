@@ -127,6 +127,9 @@ _BRIDGE_WORDS = {
     "birth date": "the surname and the birth date{dob} (first names {a} / {b}: one person known by two names)",
     "known name": "and the first name {name}, one this person is already known by from another record",
     "phone owner": "(one of them has no name; no other person's record carries this number)",
+    "own phone": "which both systems hold as the customer's own number (first names {a} / {b})",
+    "email name": "and one's email spells the other's first name ({a} / {b}: one person known by two names)",
+    "whole name": "and the same first name and surname ({a}), though other people use this contact too",
 }
 
 

@@ -54,6 +54,7 @@ class Features:
     values: dict[str, np.ndarray] = field(default_factory=dict)  # field -> object array of distinct values
     counts: dict[str, np.ndarray] = field(default_factory=dict)  # field -> records per distinct value
     connector: np.ndarray | None = None  # int32 code of each record's connector
+    connector_ids: list[str] = field(default_factory=list)  # the connector ids, by code
     scale: float = 1.0  # population / n: an incremental run sees a part of the records it matches against
 
     def frequency(self, name: str, codes: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def extract(records: Sequence[IdentityRecord], region: str) -> Features:
     raw_codes, distinct = _raw([(r.connector_id, r.member_id) for r in records])
     feats.codes["member"], feats.values["member"], feats.counts["member"] = _column(
         raw_codes, [(c, m.strip()) if m and m.strip() else None for c, m in distinct])
-    connectors, feats.connector = _raw([r.connector_id for r in records])
+    connectors, feats.connector_ids = _raw([r.connector_id for r in records])  # type: ignore[assignment]
     feats.connector = connectors.astype(np.int32)
     return feats
 

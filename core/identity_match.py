@@ -32,10 +32,13 @@ Rules have stable names, in order of strength:
 4. ``fuzzy``: a Fellegi-Sunter score (``core/identity_score.py``) of names, birth date, address, city, postcode,
    phone, email and national id over blocked candidate pairs (``core/identity_blocking.py``); merged when its
    probability reaches the mode's threshold, kept as possible from ``possible_threshold``;
-5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``similar name`` (a typo
+5. the second pass (``core/identity_bridge.py``), over the persons rules 1-4 made: ``whole name`` (given name
+   and surname at one phone or email, even a shared one), ``similar name`` (a typo
    apart at one phone or email), ``birth date`` (one phone or email, surname and birth date, whatever the given
    names), ``known name`` (a person's given names as an alias set) and ``phone owner`` (a phone-only record
-   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default);
+   joins the one person at its number, where ``MatchSettings.phone_owner`` allows it: marketing by default),
+   ``own phone`` (the same through the systems named in ``MatchSettings.own_phone_sources``, in both modes)
+   and ``email name`` (an email spelling the other person's Chinese or English name, marketing by default);
 6. ``manual``: a stored override.
 
 Guards, as careful customer-data platforms use them:
@@ -47,7 +50,8 @@ Guards, as careful customer-data platforms use them:
 - a record without a name joins through an identifier only when that identifier is seen with one given name
   (spellings a typo apart count once), and through a phone only where ``phone_owner`` allows it (marketing by
   default; a child gives a parent's number at the till; the parent's SMS contact is then the number alone and
-  would join the child);
+  would join the child), or where the number was given as the person's own in a system named in
+  ``own_phone_sources``;
 - when two records' given names clearly differ, their household fields count for nothing (strict: phone,
   email, address, city, postcode; marketing: phone, email), so families and twins are not merged;
 - two persons of several records each are joined by a fuzzy link below the strict threshold only when a second
@@ -57,9 +61,11 @@ Guards, as careful customer-data platforms use them:
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -67,7 +73,7 @@ from typing import Any
 import numpy as np
 
 from .identity_blocking import candidate_pairs, key_strings
-from .identity_bridge import bridge, one_slip
+from .identity_bridge import bridge, mistyped, one_slip
 from .identity_features import Features, extract
 from .identity_score import (CONTACT_FIELDS, DIFFERENT, EXACT, HOUSEHOLD_FIELDS, MISSING, Scores, likely_pairs,
                              prior_bits)
@@ -146,7 +152,15 @@ class _Sets:
         return root
 
     def roots(self) -> np.ndarray:
-        return np.fromiter((self.find(x) for x in range(len(self.parent))), np.int64, len(self.parent))
+        """Each record's root, by pointer jumping over all records at once (every record's parent becomes its
+        root, as ``find`` would leave it)."""
+        roots = np.asarray(self.parent, dtype=np.int64)
+        while True:
+            up = roots[roots]
+            if np.array_equal(up, roots):
+                self.parent = roots.tolist()
+                return roots
+            roots = up
 
     def _forbidden(self, ra: int, rb: int) -> bool:
         if not self.apart:
@@ -187,7 +201,23 @@ def resolve(records: Iterable[IdentityRecord], settings: MatchSettings | None = 
     """Persons from ``records`` by the rules above (see the module docstring for the contract). ``population``:
     how many records the store holds in all; incremental runs pass it, since they give only a part of the
     records (it sets the prior odds and the term frequencies of fuzzy scores)."""
-    return _Run(list(records), settings or MatchSettings(), known or {}, population).resolve(must_link, cannot_link)
+    with _collector_paused():
+        return _Run(list(records), settings or MatchSettings(), known or {}, population).resolve(must_link,
+                                                                                                  cannot_link)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while matching: the rules make millions of small sets and tuples, and each
+    of its full passes walks every object the caller holds (a million records), which took a third of a
+    million-record run. Matching makes no reference cycles; what it drops is freed as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Run:
@@ -391,13 +421,14 @@ def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _too_many_names(combo: np.ndarray, width: int, names: np.ndarray, n: int, most: int) -> np.ndarray:
     """Per identifier code, whether it is seen with more than ``most`` given names (``combo``: sorted distinct
-    identifier * ``width`` + given name); spellings one slip apart count once (``Tai Man`` and ``Tai Mun`` are
-    one name, not a second person)."""
+    identifier * ``width`` + given name); spellings one slip or one typo apart count once (``Tai Man``, ``Tai Mun``
+    and ``Tai Mgn`` are one name, not a second person)."""
     ids, first, counts = np.unique(combo // width, return_index=True, return_counts=True)
     over = np.zeros(n, dtype=bool)
     for code, lo, many in zip(ids[counts > most], first[counts > most], counts[counts > most], strict=True):
         given = [str(names[g]) for g in combo[lo:lo + many] % width]
-        over[code] = len(given) - sum(any(one_slip(x, y) for y in given[:k]) for k, x in enumerate(given)) > most
+        over[code] = len(given) - sum(any(one_slip(x, y) or mistyped(x, y) for y in given[:k])
+                                      for k, x in enumerate(given)) > most
     return over
 
 

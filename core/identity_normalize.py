@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from .transforms import TransformContext, _phone_e164, _to_email
 
-__all__ = ["NameKey", "date_key", "email_key", "first_name_key", "name_key", "phone_key"]
+__all__ = ["NameKey", "date_key", "email_key", "first_name_key", "is_cantonese", "name_key", "phone_key"]
 
 _DIGITS = re.compile(r"\d+")
 _PLACEHOLDER_PHONES = {"12345678", "87654321", "23456789", "98765432"}
@@ -212,6 +212,13 @@ def _syllables(word: str) -> tuple[str, ...]:
                     best[end] is None or len(head) + 1 < len(best[end])):
                 best[end] = (*head, word[start:end])
     return best[-1] or (word,)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def is_cantonese(given: str) -> bool:
+    """Whether a folded given name (``given_key``) is made of Cantonese syllables (``taiman``), not an English
+    name (``peter``); a few are both (``sam``)."""
+    return bool(given) and all(s in _CANTONESE for s in _syllables(given))
 
 
 def _split_whole(name: str) -> tuple[str, str]:

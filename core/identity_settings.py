@@ -9,6 +9,8 @@ The contract with the store and CLI (``core/identity_config.py`` builds this mod
     max_cluster = 15           # a link that would make a person bigger than this is held as possible
     region = "HK"              # phones without a country code are read in this region
     # phone_owner = true       # a phone-only record joins the one person at its number (unset: marketing only)
+    # own_phone_sources = ["sms", "erp"]  # connectors whose phone is always the customer's own (default: none)
+    # email_names = true        # an email spelling another given name joins at one phone (unset: marketing only)
 
     MatchSettings.model_validate({"mode": mode, **match_table})
 
@@ -49,6 +51,14 @@ class MatchSettings(BaseModel):
     # a record with a phone and no name joins the one person whose named records carry the phone: in
     # marketing mode by default (None); true or false for both modes
     phone_owner: bool | None = None
+    # connector ids whose records always carry the customer's own phone, never a family member's (an SMS list,
+    # an account system): a phone-only record of one of them joins the one person who gave that phone as their
+    # own in a named record of one of them, in both modes. Empty by default: only the merchant knows
+    own_phone_sources: tuple[str, ...] = ()
+
+    # persons at one phone, one with an email spelling the other's given name of the other kind (Peter at
+    # taimanchan@, the other known as Tai Man), are one person: in marketing mode by default (None)
+    email_names: bool | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchSettings:
@@ -60,6 +70,11 @@ class MatchSettings(BaseModel):
     def phone_owner_joins(self) -> bool:
         """Whether a phone-only record joins the one person at its phone in the selected mode."""
         return self.mode == "marketing" if self.phone_owner is None else self.phone_owner
+
+    @property
+    def email_name_joins(self) -> bool:
+        """Whether an email spelling another given name joins two persons at one phone in the selected mode."""
+        return self.mode == "marketing" if self.email_names is None else self.email_names
 
     @property
     def auto_threshold(self) -> float:

@@ -31,9 +31,9 @@ from storesync.core.identity_match import resolve  # noqa: E402
 from storesync.core.identity_settings import MatchSettings  # noqa: E402
 
 try:  # run as a script or imported by the tests
-    from .synthetic import ENGLISH, NICKNAMES, generate
+    from .synthetic import ENGLISH, NICKNAMES, generate, settings
 except ImportError:  # pragma: no cover
-    from synthetic import ENGLISH, NICKNAMES, generate  # type: ignore[no-redef]
+    from synthetic import ENGLISH, NICKNAMES, generate, settings  # type: ignore[no-redef]
 
 SHARES = ("email", "phone", "member", "address", "dob+surname", "surname", "nothing")
 
@@ -99,10 +99,10 @@ class _Classifier:
 def table(records: int, mode: str, seed: int) -> tuple[Counter, int, int]:
     """Counts of missed pairs by (shares, why), the number missed and the number of true pairs."""
     data = generate(records, seed)
-    settings = MatchSettings(mode=mode)
-    result = resolve(data.records, settings)
+    chosen = settings(mode)
+    result = resolve(data.records, chosen)
     pairs = missed_pairs(result.persons, data.person)
-    classify = _Classifier(data, result, settings)
+    classify = _Classifier(data, result, chosen)
     counts: Counter = Counter()
     for ref_a, ref_b in pairs:
         share = classify.shares(classify.index[ref_a], classify.index[ref_b])

@@ -123,6 +123,10 @@ def test_identity_issues_name_the_key_and_unknown_connectors(tmp_path: Path) -> 
     keys = {i.key: i.message for i in issues}
     assert "did you mean 'shop'" in keys["identity.survivorship.sources[0]"]
     assert any(k.startswith("identity.match") and "max_clustr" in k for k in keys), keys
+    path.write_text('[connectors.shop]\ntype = "shopify"\n\n[identity.match]\nown_phone_sources = ["shop", "smss"]\n',
+                    encoding="utf-8")
+    issues = identity_issues(load_config(path))
+    assert [i.key for i in issues] == ["identity.match.own_phone_sources[1]"], issues
 
 
 def test_mode_reaches_the_matcher_settings() -> None:

@@ -120,3 +120,18 @@ def test_no_records_records_without_evidence_and_a_ref_given_twice() -> None:
     assert block_keys(rec("a", "1")) == set()
     with pytest.raises(ValueError, match="a:1 is given twice"):
         resolve([rec("a", "1", email="x@y.com"), rec("a", "1")])
+
+
+def test_resolve_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    records = [IdentityRecord("shop", "a", phone="9123 4567", first_name="Tai Man", last_name="Chan"),
+               IdentityRecord("tills", "b", phone="91234567", full_name="CHAN Tai Man")]
+    assert gc.isenabled()
+    assert len(resolve(records).persons) == 1 and gc.isenabled()
+    gc.disable()
+    try:
+        resolve(records)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from storesync.core.identity_normalize import NameKey, date_key, email_key, first_name_key, name_key, phone_key
+from storesync.core.identity_normalize import (NameKey, date_key, email_key, first_name_key, is_cantonese, name_key,
+                                                phone_key)
 
 
 @pytest.mark.parametrize("written", ["+852 9123 4567", "91234567", "(852) 9123-4567", "852-9123-4567",
@@ -89,3 +90,10 @@ def test_the_hong_kong_shortcut_gives_what_phonenumbers_gives(number: str) -> No
 ])
 def test_a_first_name_alone_is_split_only_when_it_shows_a_whole_name(first: str, key: NameKey | None) -> None:
     assert first_name_key(first) == key
+
+
+@pytest.mark.parametrize(("given", "cantonese"), [
+    ("taiman", True), ("kawing", True), ("ho", True), ("peter", False), ("william", False), ("", False),
+])
+def test_a_given_name_of_cantonese_syllables_is_told_from_an_english_one(given: str, cantonese: bool) -> None:
+    assert is_cantonese(given) is cantonese
