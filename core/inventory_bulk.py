@@ -641,17 +641,15 @@ def _delete_rows(conn: sa.Connection, scoped: bool) -> None:
 class _session:
     """One write transaction for a refresh; on SQLite with temporary tables in memory and a larger page cache."""
 
-    def __init__(self, store: Store, cache_mib: int = 256) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.cache_mib = cache_mib
 
     def __enter__(self) -> sa.Connection:
         self.conn = self.store.engine.connect()
         if self.store.dialect == "sqlite":
             raw = self.conn.connection.driver_connection
             raw.execute("PRAGMA temp_store = MEMORY")
-            # 256 MiB by default: the positions and targets written stay cached
-            raw.execute(f"PRAGMA cache_size = -{int(self.cache_mib) * 1024}")
+            raw.execute("PRAGMA cache_size = -262144")  # 256 MiB: the positions and targets written stay cached
         self.transaction = self.conn.begin()
         if self.store.dialect == "postgresql":  # one refresh at a time: two would insert the same rows
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
@@ -727,18 +725,18 @@ def changed_skus(conn: sa.Connection, since: datetime, *, tags: bool = True) -> 
 
 
 def refresh(store: Store, settings: InventorySettings, *, full: bool = False, lookback: timedelta = LOOKBACK,
-            full_every: timedelta = FULL_EVERY, cap: int = 10_000, cache_mib: int = 256) -> BulkResult:
+            full_every: timedelta = FULL_EVERY, cap: int = 10_000) -> BulkResult:
     """Bring the positions and targets up to date: only the changed SKUs' when possible, else everything.
 
     Full when asked, on the first run, when the ``[inventory]`` settings changed since the last one, when the
     last full one is older than ``full_every``, or when more than ``FULL_ABOVE`` SKUs changed. Incremental
     otherwise: the SKUs ``changed_skus`` finds since the start of the last refresh less ``lookback`` (a writer
-    stamps ``synced_at`` before it commits). ``cache_mib``: SQLite's page cache for it (freed at the end).
+    stamps ``synced_at`` before it commits).
     """
     digest = settings_hash(settings)
     began = time.perf_counter()
     mark = datetime.now(UTC)  # before anything is read: what commits later is stamped later, or looked back at
-    with _session(store, cache_mib) as conn:
+    with _session(store) as conn:
         ensure_indexes(conn)
         state = conn.execute(sa.select(STATE.c.high_water, STATE.c.settings_hash, STATE.c.full_at)
                              .where(STATE.c.id == 1)).first()

@@ -40,8 +40,6 @@ __all__ = ["InventoryRun", "run_inventory"]
 PUSH_ROUNDS = 3
 #: decisions written per batch (``_save_decisions``)
 SAVE_BATCH = 10_000
-#: SQLite page cache of the refresh after the decisions (the first one takes ``refresh``'s default, 256 MiB)
-AFTER_DECISIONS_CACHE_MIB = 64
 #: the advisory lock key of inventory decisions on PostgreSQL (any fixed 64-bit number; "storesyn" in ASCII)
 _LOCK_KEY = 0x73746F726573796E
 _ALLOC = AllocationRow.__table__  # type: ignore[attr-defined]
@@ -129,9 +127,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
     # positions of every SKU with a waiting order (millions) are not kept alive for that
     run.recon.positions = {}
     say("updating the positions the decisions moved")
-    # the allocations just made move demand: those SKUs' positions and targets again; with a smaller page cache,
-    # since the run's decisions are still held (after a first run's hundreds of thousands, this was its peak)
-    refresh(store, settings, cache_mib=AFTER_DECISIONS_CACHE_MIB)
+    refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
     if push:
         say("reading the channel levels that differ from the last push")
         more = bulk_targets(store, exclude=focus)
