@@ -110,7 +110,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
                say: Callable[[str], None]) -> InventoryRun:
     """Every SKU: the database's positions and targets, the reference's decisions where one is needed; to push,
     also the database's targets that differ from what was pushed, with their channels' levels."""
-    from .inventory_bulk import refresh
+    from .inventory_bulk import FULL_ABOVE, reconcile_bulk, refresh
 
     store = session.store
     say("reconciling the catalogue in the database")
@@ -126,8 +126,12 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
     # the positions are stored (inventory_position); the run reports what it decided, and a first run's
     # positions of every SKU with a waiting order (millions) are not kept alive for that
     run.recon.positions = {}
-    say("updating the positions the decisions moved")
-    refresh(store, settings)  # the allocations just made move demand: those SKUs' positions and targets again
+    # the allocations just made move demand: the decided SKUs' positions and targets again (only theirs: a run
+    # started soon after another would otherwise recompute all that one decided, its look-back finding it)
+    decided = {d.line.sku for d in run.decisions}
+    if decided:
+        say(f"updating the positions of the {len(decided):,} SKU(s) the decisions moved")
+        reconcile_bulk(store, settings, None if len(decided) > FULL_ABOVE else decided)
     if push:
         say("reading the channel levels that differ from the last push")
         more = bulk_targets(store, exclude=focus)

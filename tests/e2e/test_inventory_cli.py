@@ -98,3 +98,26 @@ def test_reconcile_lists_conflicts_and_a_missing_table_is_a_usage_error(cli, tmp
     write_store_project(tmp_path, "sqlite:///x.db", ["shop", "tills", "erp"])
     bare = cli("inventory", "reconcile", cwd=tmp_path)
     assert bare.returncode == 2 and "no [inventory.locations]" in bare.stderr
+
+
+def test_reconcile_stores_the_positions_its_allocations_moved(cli, tmp_path: Path) -> None:
+    """A web order allocated by the run is demand at its location in ``inventory_position`` when the run ends
+    (the database recomputes the decided SKUs after the decisions); an undecided SKU keeps its numbers."""
+    store_with_stock(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.write() as w:
+        w.upsert("erp", "quants", "inventory_level", [Item("l4", InventoryLevel(
+            external_id="l4", sku="CUP", location_external_id="WH", on_hand=5, committed=0, as_of=at(0)), None)])
+        w.upsert("shop", "orders", "order", [Item("w1", Order(external_id="w1", currency="HKD", created_at=at(5),
+                                                              lines=[OrderLine(sku="CUP", quantity=2)]), None)])
+    store.close()
+    assert cli("inventory", "reconcile", "--no-progress", cwd=tmp_path).returncode == 1  # VASE stays oversold
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.engine.connect() as conn:
+        rows = {(r.sku, r.location): (r.uncounted, r.available) for r in conn.exec_driver_sql(
+            "SELECT sku, location, uncounted, available FROM inventory_position")}
+        decided = conn.exec_driver_sql("SELECT state, location FROM inventory_allocation WHERE sku = 'CUP'").all()
+    store.close()
+    assert decided == [("allocated", "warehouse")]
+    assert rows[("CUP", "warehouse")] == (2, 3)
+    assert rows[("VASE", "cwb")] == (3, 0)
