@@ -136,7 +136,8 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool, no_p
     """Reconcile every SKU: allocate waiting orders, apply the oversell and pre-order policies (events for the
     customers, sent by `storesync notify`), record conflicts and, with --push, write available-to-sell to the
     channels. A push whose compare fails (the channel sold in between) re-syncs that channel and tries again; a
-    second run with nothing changed pushes nothing.
+    second run with nothing changed pushes nothing. A conflict whose SKU did not change since the last run is
+    not examined again (it stays as stored) until the daily full run.
 
     Exit codes: 0 done, no open conflict; 1 done, open conflicts remain (see `inventory conflicts --open`);
     2 bad [inventory] settings; 3 some pushes failed or stayed stale after retries.
@@ -146,23 +147,24 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool, no_p
 
     _require_locations(c)
     run = run_inventory(c.session(), push=push, sku=sku, progress=Steps(not (no_progress or as_json)))
-    open_ = [x for x in run.conflicts if x["status"] == "open"]
     pushed = run.push.as_dict() if run.push is not None else None
     if as_json:
         emit_json_stream({"positions": run.positions,
                           "available_to_sell": ({"channel": ch, "sku": s, "available": n}
                                                 for (ch, s), n in sorted(run.recon.available_to_sell.items())),
                           "decisions": (_decision_json(d) for d in run.decisions), "events": run.events,
-                          "conflicts": iter(run.conflicts), "cleared": run.cleared, "push": pushed,
+                          "conflicts": iter(run.conflicts), "cleared": run.cleared,
+                          "open_conflicts": run.open_conflicts, "push": pushed,
                           "rounds": run.rounds})
     else:
         kinds: dict[str, int] = {}
         for x in run.conflicts:
             kinds[f"{x['kind']} {x['status']}"] = kinds.get(f"{x['kind']} {x['status']}", 0) + 1
         click.echo(f"{run.positions} SKU-locations reconciled; {len(run.decisions)} order line(s) "
-                   f"decided; {run.events} customer event(s) raised; conflicts: "
+                   f"decided; {run.events} customer event(s) raised; conflicts examined: "
                    f"{', '.join(f'{n} {k}' for k, n in sorted(kinds.items())) or 'none'}"
-                   + (f"; {run.cleared} cleared" if run.cleared else ""))
+                   + (f"; {run.cleared} cleared" if run.cleared else "")
+                   + f"; {run.open_conflicts} open in all (`inventory conflicts --open`)")
         table("decisions", ["order", "channel", "sku", "qty", "state", "location", "why"],
               [[d.line.order_id, d.line.connector_id, d.line.sku, d.line.quantity, d.state, d.location or "",
                 d.detail] for d in run.decisions[:50]])
@@ -180,7 +182,7 @@ def inventory_reconcile(c: Any, push: bool, sku: str | None, as_json: bool, no_p
                 click.echo(f"  {channel} cannot take stock levels (no push_inventory); nothing sent", err=True)
     if run.push is not None and (run.push.failed or run.push.conflicts):
         sys.exit(3)
-    sys.exit(1 if open_ else 0)
+    sys.exit(1 if run.open_conflicts else 0)
 
 
 @inventory.command("conflicts")

@@ -92,6 +92,7 @@ class BulkResult:
     seconds: float
     without_variant: dict[str, int] = field(default_factory=dict)  # channel -> SKUs it sells but has no variant of
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step, for the benchmark's breakdown
+    skus: set[str] | None = None  # the SKUs recomputed; None: every SKU (a full refresh)
 
 
 def settings_hash(settings: InventorySettings) -> str:
@@ -624,7 +625,8 @@ def _reconcile(conn: sa.Connection, settings: InventorySettings, skus: set[str] 
     _drop_temps(conn)
     count = len(skus) if skus is not None else conn.execute(
         sa.select(sa.func.count(sa.distinct(POSITION.c.sku)))).scalar_one()
-    return BulkResult(not scoped, count, positions, targets, exceptions, time.perf_counter() - began, without, steps)
+    return BulkResult(not scoped, count, positions, targets, exceptions, time.perf_counter() - began, without, steps,
+                      skus)
 
 
 def _delete_rows(conn: sa.Connection, scoped: bool) -> None:

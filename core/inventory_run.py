@@ -57,6 +57,7 @@ class InventoryRun:
     events: int
     positions: int = 0  # SKU-locations reconciled
     levels: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)  # the channels' reports
+    open_conflicts: int = 0  # stored and open when the run ended (of its SKU, or of the whole catalogue)
     push: PushSummary | None = None
     rounds: int = 1
     resynced: list[str] = field(default_factory=list)
@@ -103,7 +104,7 @@ def _run_once(session: Any, settings: InventorySettings, sku: str | None, now: d
               push: bool, say: Callable[[str], None]) -> InventoryRun:
     if sku is None:
         return _catalogue(session, settings, now, push, say)
-    return _once(session, settings, sku, now or datetime.now(UTC), push=push, say=say)
+    return _once(session, settings, sku, now or datetime.now(UTC), push=push, answers=sku, say=say)
 
 
 def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, push: bool,
@@ -119,10 +120,16 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
         f"{sum(bulk.exceptions.counts.values()):,} exception(s)")
     with store.engine.connect() as conn:
         focus = pending_skus(conn, settings.source_index, sorted(settings.channels))
-    focus |= bulk.exceptions.all_skus() | {p.sku for p in settings.preorders}
+    exceptions = bulk.exceptions.all_skus()
+    if bulk.skus is not None:  # an unchanged SKU's exception was explained (and settled) by an earlier run
+        exceptions &= bulk.skus
+    focus |= exceptions | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
+    # the stored conflicts this run answers for: every one after a full refresh, else those of the SKUs it
+    # decides and of the SKUs that changed (one no longer an exception is cleared); the others stand as stored
+    answers = None if bulk.skus is None else focus | bulk.skus
     say(f"deciding {len(focus):,} SKU(s): waiting and parked orders, conflicts, pre-order and allow SKUs")
-    run = _once(session, settings, focus, now or datetime.now(UTC), push=push, clear_all=True, say=say)
+    run = _once(session, settings, focus, now or datetime.now(UTC), push=push, answers=answers, say=say)
     # the positions are stored (inventory_position); the run reports what it decided, and a first run's
     # positions of every SKU with a waiting order (millions) are not kept alive for that
     run.recon.positions = {}
@@ -143,7 +150,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
 
 
 def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None, now: datetime, *,
-          push: bool = True, clear_all: bool = False, say: Callable[[str], None] = _quiet) -> InventoryRun:
+          push: bool = True, answers: str | set[str] | None, say: Callable[[str], None] = _quiet) -> InventoryRun:
     """Read, decide and record in ONE transaction under the inventory lock, so two runs (or a run and the webhook
     server) never hand the same last unit to two orders: the second one reads the first one's decisions. The
     channels' levels and the targets are read and computed only to ``push``."""
@@ -174,10 +181,11 @@ def _once(session: Any, settings: InventorySettings, sku: str | set[str] | None,
         events = record_events(conn, _events(conn, settings, decisions, now), now)
         found = [*recon.conflicts, *extra]
         say(f"recording {len(found):,} conflict(s) with their evidence")
-        stored, cleared = _save_conflicts(conn, recon, found, decisions, None if clear_all else sku, now,
+        stored, cleared = _save_conflicts(conn, recon, found, decisions, answers, now,
                                           _sales(conn, settings, recon, found, now, variants))
+        still_open = _open_conflicts(conn, answers if isinstance(answers, str) else None)
     return InventoryRun(settings, recon, decisions, stored, cleared, targets, events, positions=len(recon.positions),
-                        levels=levels)
+                        levels=levels, open_conflicts=still_open)
 
 
 def _lock(conn: Any, sku: str | set[str] | None) -> None:
@@ -308,9 +316,10 @@ def _sales_evidence(spec: LocationSettings, pos: Position | None, sales: list[tu
 
 
 def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], decisions: list[Decision],
-                    sku: str | None, now: datetime, sales: dict[tuple[str, str], list[dict[str, Any]]]
+                    answers: str | set[str] | None, now: datetime, sales: dict[tuple[str, str], list[dict[str, Any]]]
                     ) -> tuple[list[dict[str, Any]], int]:
-    """Upsert the conflicts found (merged per kind, SKU and location); mark the ones gone as cleared."""
+    """Upsert the conflicts found (merged per kind, SKU and location); mark the ones gone as cleared: of the SKU
+    or SKUs ``answers`` names (None: of every SKU)."""
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for x in found:
         key = (x.kind, x.sku, x.location)
@@ -344,10 +353,21 @@ def _save_conflicts(conn: Any, recon: Reconciliation, found: list[Conflict], dec
     upsert_rows(conn, t, ("kind", "sku", "location"), rows)
     gone = sa.update(t).where(t.c.status == "open", t.c.last_seen < now).values(
         status="resolved", resolution="cleared: the systems agree again", resolved_at=now)
-    if sku is not None:
-        gone = gone.where(t.c.sku == sku)
-    cleared = conn.execute(gone).rowcount
+    if answers is None:
+        return list(merged.values()), conn.execute(gone).rowcount
+    if isinstance(answers, str):
+        return list(merged.values()), conn.execute(gone.where(t.c.sku == answers)).rowcount
+    ordered, cleared = sorted(answers), 0
+    for start in range(0, len(ordered), 500):
+        cleared += conn.execute(gone.where(t.c.sku.in_(ordered[start:start + 500]))).rowcount
     return list(merged.values()), cleared
+
+
+def _open_conflicts(conn: Any, sku: str | None) -> int:
+    """Conflicts stored open (of ``sku``, or of every SKU)."""
+    t = _CONFLICT
+    query = sa.select(sa.func.count()).select_from(t).where(t.c.status == "open")
+    return conn.execute(query if sku is None else query.where(t.c.sku == sku)).scalar_one()
 
 
 def _advice(kind: str, pos: Any) -> str:

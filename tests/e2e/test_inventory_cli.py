@@ -121,3 +121,34 @@ def test_reconcile_stores_the_positions_its_allocations_moved(cli, tmp_path: Pat
     assert decided == [("allocated", "warehouse")]
     assert rows[("CUP", "warehouse")] == (2, 3)
     assert rows[("VASE", "cwb")] == (3, 0)
+
+
+def test_a_later_run_leaves_an_unchanged_conflict_as_stored_and_clears_it_once_its_sku_changes(
+        cli, tmp_path: Path) -> None:
+    """Only the SKUs that changed since the last run (or that wait for a decision) are examined again; the open
+    conflicts of the others stand, and still make the exit code 1."""
+    store_with_stock(tmp_path)
+    first = cli("inventory", "reconcile", "--json", cwd=tmp_path)
+    report = json.loads(first.stdout)
+    assert first.returncode == 1 and report["open_conflicts"] == 2
+    assert {(x["kind"], x["sku"]) for x in report["conflicts"]} == {("oversell", "VASE"), ("disagree", "VASE")}
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.engine.begin() as conn:  # everything synced an hour ago: outside the next run's look-back
+        for table in ("inventory_level", "orders", "variant"):
+            conn.exec_driver_sql(f"UPDATE {table} SET synced_at = '2026-11-30T09:00:00+00:00'")
+    store.close()
+    second = cli("inventory", "reconcile", "--json", cwd=tmp_path)
+    report = json.loads(second.stdout)
+    assert second.returncode == 1 and report["conflicts"] == [] and report["cleared"] == 0, report
+    assert report["open_conflicts"] == 2
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.write() as w:  # the till counts 9 now, after its three sales: as the web shop says
+        w.upsert("tills", "inventory", "inventory_level", [Item("l2", InventoryLevel(
+            external_id="l2", variant_external_id="sq1", location_external_id="L1", on_hand=9, committed=0,
+            as_of=at(10)), None)])
+    store.close()
+    third = cli("inventory", "reconcile", "--json", cwd=tmp_path)
+    report = json.loads(third.stdout)
+    assert third.returncode == 0 and report["open_conflicts"] == 0 and report["cleared"] == 2, report
