@@ -45,7 +45,8 @@ from .inventory_tables import EXCEPTION, POSITION, STATE, TARGET, ensure_indexes
 from .store import Store
 from .tables import CHILD_TABLES, ENTITY_TABLES, UtcDateTime
 
-__all__ = ["BulkResult", "Exceptions", "changed_skus", "load_tags", "reconcile_bulk", "refresh", "settings_hash"]
+__all__ = ["BulkResult", "Exceptions", "changed_skus", "exception_skus", "load_tags", "reconcile_bulk", "refresh",
+           "settings_hash"]
 
 _LEVEL = ENTITY_TABLES["inventory_level"]
 _VARIANT = ENTITY_TABLES["variant"]
@@ -574,6 +575,16 @@ def _read_exceptions(conn: sa.Connection, cap: int) -> Exceptions:
         out.counts[kind] = conn.execute(sa.select(sa.func.count()).where(e.c.kind == kind)).scalar_one()
         out.skus[kind] = list(conn.execute(sa.select(e.c.sku).where(e.c.kind == kind).order_by(e.c.sku)
                                            .limit(cap)).scalars())
+    return out
+
+
+def exception_skus(store: Store, skus: Iterable[str]) -> set[str]:
+    """Those of ``skus`` that have an exception stored, of any kind (not capped: the changed SKUs a run examines)."""
+    ordered, out = sorted(set(skus)), set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start:start + 500]
+            out.update(conn.execute(sa.select(EXCEPTION.c.sku).where(EXCEPTION.c.sku.in_(chunk))).scalars())
     return out
 
 

@@ -111,7 +111,7 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
                say: Callable[[str], None]) -> InventoryRun:
     """Every SKU: the database's positions and targets, the reference's decisions where one is needed; to push,
     also the database's targets that differ from what was pushed, with their channels' levels."""
-    from .inventory_bulk import FULL_ABOVE, reconcile_bulk, refresh
+    from .inventory_bulk import FULL_ABOVE, exception_skus, reconcile_bulk, refresh
 
     store = session.store
     say("reconciling the catalogue in the database")
@@ -120,9 +120,9 @@ def _catalogue(session: Any, settings: InventorySettings, now: datetime | None, 
         f"{sum(bulk.exceptions.counts.values()):,} exception(s)")
     with store.engine.connect() as conn:
         focus = pending_skus(conn, settings.source_index, sorted(settings.channels))
-    exceptions = bulk.exceptions.all_skus()
-    if bulk.skus is not None:  # an unchanged SKU's exception was explained (and settled) by an earlier run
-        exceptions &= bulk.skus
+    # after a full refresh every exception (capped per kind); else only the changed SKUs' (all of them): an
+    # unchanged SKU's exception was explained, and settled, by an earlier run
+    exceptions = bulk.exceptions.all_skus() if bulk.skus is None else exception_skus(store, bulk.skus)
     focus |= exceptions | {p.sku for p in settings.preorders}
     focus |= {rule.sku for rule in settings.policies if rule.sku is not None and rule.oversell == "allow"}
     # the stored conflicts this run answers for: every one after a full refresh, else those of the SKUs it

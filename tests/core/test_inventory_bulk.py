@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from storesync.core.forwarded import ForwardedOrderRow
 from storesync.core.inventory import reconcile
 from storesync.core.inventory_ledger import AllocationRow
-from storesync.core.inventory_bulk import changed_skus, load_tags, reconcile_bulk, refresh
+from storesync.core.inventory_bulk import changed_skus, exception_skus, load_tags, reconcile_bulk, refresh
 from storesync.core.inventory_config import InventorySettings
 from storesync.core.inventory_store import load_demand, load_reports
 from storesync.core.inventory_tables import EXCEPTION, POSITION, STATE, TARGET
@@ -316,6 +316,16 @@ def test_nothing_changed_recomputes_nothing_and_new_settings_recompute_everythin
     assert (again.full, again.skus_recomputed, again.positions) == (False, 0, 0)
     changed = InventorySettings.model_validate({**settings.model_dump(), "tolerance": settings.tolerance + 5})
     assert refresh(store, changed, lookback=timedelta(0)).full
+
+
+def test_exception_skus_finds_the_given_skus_with_an_exception_beyond_the_cap(tmp_path) -> None:
+    store, settings = filled(tmp_path, 9)
+    result = refresh(store, settings, cap=1)
+    with store.engine.connect() as conn:
+        stored = set(conn.execute(sa.select(EXCEPTION.c.sku)).scalars())
+    assert len(stored) > len(result.exceptions.all_skus())  # the cap left some out of the listing
+    assert exception_skus(store, SKUS) == stored and exception_skus(store, []) == set()
+    assert exception_skus(store, [*sorted(stored)[-1:], "NO-SUCH-SKU"]) == set(sorted(stored)[-1:])
 
 
 def test_a_full_refresh_comes_round_when_the_last_one_is_older_than_full_every(tmp_path) -> None:
