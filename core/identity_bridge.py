@@ -183,8 +183,7 @@ def _persons(run: _Run, name: str, ids: np.ndarray, known_only: bool = False) ->
     roots = run.sets.roots()
     codes = run.feats.codes
     rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
-    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
-    pairs = [(int(a), int(b)) for group in _groups(ids, rows[first])  # one record per (identifier, person)
+    pairs = [(int(a), int(b)) for group in _groups(ids, _per_person(ids, rows, roots)[1])
              for k, a in enumerate(group) for b in group[k + 1:]]
     involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
     names, surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("given", "surname", "dob"))
@@ -202,7 +201,7 @@ def _person_link(run: _Run, a: int, b: int, name: str, given: set[int], surname:
     """The link between the persons of ``a`` and ``b`` from the given names and surnames they have in common
     and their birth dates, if that is enough."""
     dob = dob_a & dob_b
-    if given and (dob or not (dob_a and dob_b)):
+    if given and _compatible(dob_a, dob_b):
         known = _value(run, "given", min(given))
         return _link(run, a, b, "known name", name, (f"both known as {known}",), known)
     if surname and dob:
@@ -223,21 +222,37 @@ def _by_root(roots: np.ndarray, codes: np.ndarray, involved: np.ndarray) -> dict
     return out
 
 
-def _phone_owner(run: _Run, ids: np.ndarray) -> None:
-    """Records with a phone and no name join the one person whose named records carry that phone."""
-    roots = run.sets.roots()
-    given = run.feats.codes["given"]
-    rows = np.flatnonzero((ids >= 0) & (given >= 0))
-    pairs, first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)
-    phones = pairs // (len(roots) + 1)
+def _per_person(ids: np.ndarray, rows: np.ndarray, roots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` cut down to one per (identifier, person): the identifier code of each, and the row."""
+    width = len(roots) + 1
+    pairs, first = np.unique(ids[rows] * width + roots[rows], return_index=True)
+    return pairs // width, rows[first]
+
+
+def _compatible(x: set[int], y: set[int]) -> bool:
+    """Not different: two persons' codes of one field (surnames, birth dates) share one, or one has none."""
+    return bool(x & y) or not (x and y)
+
+
+def _join_owners(run: _Run, ids: np.ndarray, named: np.ndarray, orphans: np.ndarray, rule: str, fact: str) -> None:
+    """Each record of ``orphans`` (a phone and no name) joins the one person whose ``named`` records carry its
+    phone, if just one person's do."""
+    phones, rows = _per_person(ids, named, run.sets.roots())
     counts = np.bincount(phones, minlength=int(ids.max(initial=0)) + 1)
     owner = np.full(len(counts), -1, dtype=np.int64)
-    owner[phones] = rows[first]
+    owner[phones] = rows
     owner[counts != 1] = -1  # no named record, or several persons: whose is it?
-    for b in np.flatnonzero((ids >= 0) & (given < 0)):
+    for b in orphans:
         a = owner[ids[b]]
         if a >= 0:
-            run.join(int(a), int(b), _link(run, int(a), int(b), "phone owner", "phone", ("the only person at this phone",)))
+            run.join(int(a), int(b), _link(run, int(a), int(b), rule, "phone", (fact,)))
+
+
+def _phone_owner(run: _Run, ids: np.ndarray) -> None:
+    """Records with a phone and no name join the one person whose named records carry that phone."""
+    given = run.feats.codes["given"]
+    _join_owners(run, ids, np.flatnonzero((ids >= 0) & (given >= 0)), np.flatnonzero((ids >= 0) & (given < 0)),
+                 "phone owner", "the only person at this phone")
 
 
 def _own_phone(run: _Run, ids: np.ndarray) -> None:
@@ -249,18 +264,8 @@ def _own_phone(run: _Run, ids: np.ndarray) -> None:
     given = run.feats.codes["given"]
     rows = np.flatnonzero((ids >= 0) & (given >= 0) & own)
     _one_owner(run, ids, rows)
-    roots = run.sets.roots()
-    pairs, first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)
-    phones = pairs // (len(roots) + 1)
-    counts = np.bincount(phones, minlength=int(ids.max(initial=0)) + 1)
-    owner = np.full(len(counts), -1, dtype=np.int64)
-    owner[phones] = rows[first]
-    owner[counts != 1] = -1
-    for b in np.flatnonzero((ids >= 0) & (given < 0) & own):
-        a = owner[ids[b]]
-        if a >= 0:
-            run.join(int(a), int(b), _link(run, int(a), int(b), "own phone", "phone",
-                                           ("the only person who gave this phone as their own",)))
+    _join_owners(run, ids, rows, np.flatnonzero((ids >= 0) & (given < 0) & own), "own phone",
+                 "the only person who gave this phone as their own")
 
 
 def _one_owner(run: _Run, ids: np.ndarray, rows: np.ndarray) -> None:
@@ -268,16 +273,14 @@ def _one_owner(run: _Run, ids: np.ndarray, rows: np.ndarray) -> None:
     surnames or birth dates differ."""
     roots = run.sets.roots()
     codes = run.feats.codes
-    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
-    groups = list(_groups(ids, rows[first]))  # one record per (phone, person)
+    groups = list(_groups(ids, _per_person(ids, rows, roots)[1]))
     involved = np.isin(roots, roots[np.concatenate(groups)] if groups else [])
     surnames, dobs = (_by_root(roots, codes[f], involved) for f in ("surname", "dob"))
     for group in groups:
         a = int(group[0])
         for b in map(int, group[1:]):
-            sa, sb = surnames.get(roots[a], set()), surnames.get(roots[b], set())
-            da, db = dobs.get(roots[a], set()), dobs.get(roots[b], set())
-            if (sa & sb or not (sa and sb)) and (da & db or not (da and db)):
+            if (_compatible(surnames.get(roots[a], set()), surnames.get(roots[b], set()))
+                    and _compatible(dobs.get(roots[a], set()), dobs.get(roots[b], set()))):
                 facts = ("both gave this phone as their own", f"first names {_given(run, a, b)}")
                 run.join(a, b, _link(run, a, b, "own phone", "phone", facts))
 
@@ -289,9 +292,8 @@ def _email_name(run: _Run, ids: np.ndarray) -> None:
     roots = run.sets.roots()
     codes = run.feats.codes
     rows = np.flatnonzero((ids >= 0) & (codes["given"] >= 0))
-    first = np.unique(ids[rows] * (len(roots) + 1) + roots[rows], return_index=True)[1]
-    pairs = [(int(a), int(b)) for group in _groups(ids, rows[first]) for k, a in enumerate(group)
-             for b in group[k + 1:]]
+    pairs = [(int(a), int(b)) for group in _groups(ids, _per_person(ids, rows, roots)[1])
+             for k, a in enumerate(group) for b in group[k + 1:]]
     spelt = _spelt_names(run, roots, np.isin(roots, [roots[k] for pair in pairs for k in pair]))
     pairs = [(a, b) for a, b in pairs if roots[a] in spelt or roots[b] in spelt]  # an email on either side
     involved = np.isin(roots, [roots[k] for pair in pairs for k in pair])
@@ -302,8 +304,8 @@ def _email_name(run: _Run, ids: np.ndarray) -> None:
             continue
         hit = _spells(run, spelt.get(ra, ()), names.get(rb, set()), emails.get(rb, set())) or _spells(
             run, spelt.get(rb, ()), names.get(ra, set()), emails.get(ra, set()))
-        sa, sb, da, db = surnames.get(ra, set()), surnames.get(rb, set()), dobs.get(ra, set()), dobs.get(rb, set())
-        if hit is not None and (sa & sb or not (sa and sb)) and (da & db or not (da and db)):
+        if (hit is not None and _compatible(surnames.get(ra, set()), surnames.get(rb, set()))
+                and _compatible(dobs.get(ra, set()), dobs.get(rb, set()))):
             name, email = hit
             facts = (f"email {_value(run, 'email', email)} spells {_value(run, 'given', name)}",
                      f"first names {_given(run, a, b)}")
