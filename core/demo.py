@@ -67,7 +67,8 @@ def run_demo(directory: Path, size: str = "small", *, keep_running: bool = False
 
     with demo_merchant(size) as merchant:
         config = directory / "plugins.toml"
-        config.write_text(merchant.plugins_toml(f"sqlite:///{database}"), encoding="utf-8")
+        # relative to the plugins.toml, as storesync reads it: right whether ``directory`` is relative or not
+        config.write_text(merchant.plugins_toml(f"sqlite:///{database.name}"), encoding="utf-8")
         session = Session.open(str(config))
         merchant.oversell()
         runs = step("syncing the web shop, the tills and the ERP (web orders forwarded to the ERP)",
